@@ -1,0 +1,62 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_UNSPECIFIED: _ClassVar[Reason]
+    REASON_CODE_MALFORMED: _ClassVar[Reason]
+    REASON_CODE_TOO_LONG: _ClassVar[Reason]
+    REASON_VERSION_UNSUPPORTED: _ClassVar[Reason]
+    REASON_SIGNATURE_INVALID: _ClassVar[Reason]
+    REASON_KEY_UNKNOWN: _ClassVar[Reason]
+    REASON_KEY_RETIRED: _ClassVar[Reason]
+    REASON_VOUCHER_UNKNOWN: _ClassVar[Reason]
+    REASON_CAMPAIGN_MISMATCH: _ClassVar[Reason]
+    REASON_VOUCHER_EXPIRED: _ClassVar[Reason]
+    REASON_VOUCHER_NOT_YET_VALID: _ClassVar[Reason]
+    REASON_VOUCHER_ALREADY_REDEEMED: _ClassVar[Reason]
+    REASON_STOCK_EXHAUSTED: _ClassVar[Reason]
+    REASON_STORE_NOT_ALLOWED: _ClassVar[Reason]
+    REASON_ROLLBACK_WINDOW_CLOSED: _ClassVar[Reason]
+    REASON_ALREADY_ROLLED_BACK: _ClassVar[Reason]
+    REASON_REDEMPTION_UNKNOWN: _ClassVar[Reason]
+    REASON_REQUEST_ID_REUSED: _ClassVar[Reason]
+    REASON_FIELD_INVALID: _ClassVar[Reason]
+    REASON_UNAUTHENTICATED: _ClassVar[Reason]
+    REASON_PERMISSION_DENIED: _ClassVar[Reason]
+    REASON_CAMPAIGN_UNKNOWN: _ClassVar[Reason]
+    REASON_ISSUER_KEY_UNKNOWN: _ClassVar[Reason]
+    REASON_ISSUER_KEY_STATE: _ClassVar[Reason]
+    REASON_NO_ACTIVE_KEY: _ClassVar[Reason]
+    REASON_PAGE_TOKEN_INVALID: _ClassVar[Reason]
+    REASON_PARTNER_UNKNOWN: _ClassVar[Reason]
+REASON_UNSPECIFIED: Reason
+REASON_CODE_MALFORMED: Reason
+REASON_CODE_TOO_LONG: Reason
+REASON_VERSION_UNSUPPORTED: Reason
+REASON_SIGNATURE_INVALID: Reason
+REASON_KEY_UNKNOWN: Reason
+REASON_KEY_RETIRED: Reason
+REASON_VOUCHER_UNKNOWN: Reason
+REASON_CAMPAIGN_MISMATCH: Reason
+REASON_VOUCHER_EXPIRED: Reason
+REASON_VOUCHER_NOT_YET_VALID: Reason
+REASON_VOUCHER_ALREADY_REDEEMED: Reason
+REASON_STOCK_EXHAUSTED: Reason
+REASON_STORE_NOT_ALLOWED: Reason
+REASON_ROLLBACK_WINDOW_CLOSED: Reason
+REASON_ALREADY_ROLLED_BACK: Reason
+REASON_REDEMPTION_UNKNOWN: Reason
+REASON_REQUEST_ID_REUSED: Reason
+REASON_FIELD_INVALID: Reason
+REASON_UNAUTHENTICATED: Reason
+REASON_PERMISSION_DENIED: Reason
+REASON_CAMPAIGN_UNKNOWN: Reason
+REASON_ISSUER_KEY_UNKNOWN: Reason
+REASON_ISSUER_KEY_STATE: Reason
+REASON_NO_ACTIVE_KEY: Reason
+REASON_PAGE_TOKEN_INVALID: Reason
+REASON_PARTNER_UNKNOWN: Reason

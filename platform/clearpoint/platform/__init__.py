@@ -1,0 +1,1 @@
+"""The central Clearpoint platform: a grpc.aio service over SQLAlchemy storage."""

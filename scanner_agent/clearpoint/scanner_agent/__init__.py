@@ -1,0 +1,1 @@
+"""The store-side scanner agent."""
