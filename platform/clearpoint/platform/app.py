@@ -1,0 +1,53 @@
+"""The platform's parts wired together once, shared by the servicers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+from clearpoint.platform import migrate
+from clearpoint.platform.auth import Authenticator
+from clearpoint.platform.clock import Clock, system_clock
+from clearpoint.platform.db import Database
+from clearpoint.platform.keystore import KeyStore, MasterKey
+from clearpoint.platform.paging import PageTokens
+from clearpoint.platform.progress import ProgressHub
+from clearpoint.platform.redemption import Redeemer
+
+
+@dataclass
+class Platform:
+    db: Database
+    clock: Clock
+    keys: KeyStore
+    auth: Authenticator
+    hub: ProgressHub
+    redeemer: Redeemer
+    pages: PageTokens
+    watch_poll_seconds: float = 0.5
+
+    @classmethod
+    async def open(
+        cls,
+        database_url: str,
+        master_key: MasterKey | None = None,
+        master_key_file: Path | None = None,
+        clock: Clock = system_clock,
+        run_migrations: bool = True,
+        pool_size: int = 20,
+    ) -> Platform:
+        db = Database(database_url, pool_size=pool_size)
+        if run_migrations:
+            await migrate.upgrade(db)
+        master = master_key or MasterKey.load(master_key_file)
+        keys = KeyStore(master, clock)
+        hub = ProgressHub()
+        async with db.read() as conn:
+            await keys.load_public_keys(conn)
+        page_secret = hmac.new(master.derive(b"page-tokens"), b"", hashlib.sha256).digest()
+        return cls(db, clock, keys, Authenticator(), hub, Redeemer(db, keys, clock, hub), PageTokens(page_secret))
+
+    async def close(self) -> None:
+        await self.db.dispose()

@@ -1,0 +1,113 @@
+"""`clearpoint platform ...`: run and administer the central platform."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from clearpoint.cliutil import add_subcommands, env_option, setup_logging
+from clearpoint.platform.db import DEFAULT_DATABASE_URL
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_MASTER_KEY_FILE = "clearpoint-data/master.key"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    env_option(p, "--database", "CLEARPOINT_DATABASE_URL", DEFAULT_DATABASE_URL,
+               "database URL: sqlite:///FILE (embedded) or postgresql://USER@HOST:PORT/DB")
+    env_option(p, "--master-key-file", "CLEARPOINT_MASTER_KEY_FILE", DEFAULT_MASTER_KEY_FILE,
+               "file with the key that seals issuer private keys (created, mode 0600, if absent); "
+               "$CLEARPOINT_MASTER_KEY (base64) overrides it")
+    env_option(p, "--log-level", "CLEARPOINT_LOG_LEVEL", "info", "debug, info, warning or error")
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    group = groups.add_parser("platform", help="run and administer the central platform",
+                              description="Run and administer the central platform.")
+    commands = add_subcommands(group)
+
+    serve = commands.add_parser("serve", help="serve the gRPC API (migrates the database first)")
+    env_option(serve, "--listen", "CLEARPOINT_LISTEN", DEFAULT_LISTEN, "HOST:PORT to listen on")
+    _common(serve)
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date and exit")
+    _common(migrate)
+    migrate.set_defaults(run=_migrate)
+
+    operator = commands.add_parser(
+        "create-operator",
+        help="create an operator and print its API key (bootstrap: works on the database directly)",
+    )
+    operator.add_argument("--name", required=True, help="operator name, unique")
+    _common(operator)
+    operator.set_defaults(run=_create_operator)
+
+
+async def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from clearpoint.platform.app import Platform
+
+    return await Platform.open(args.database, master_key_file=Path(args.master_key_file))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+
+    async def main() -> None:
+        from clearpoint.platform import server
+
+        platform = await _open(args)
+        running = await server.start(platform, args.listen)
+        print(f"clearpoint platform serving on {args.listen.rsplit(':', 1)[0]}:{running.port}", file=sys.stderr)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("stopping: finishing calls in flight", file=sys.stderr)
+        await running.stop()
+        await platform.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+
+    async def main() -> None:
+        from clearpoint.platform.migrate import current_revision
+
+        platform = await _open(args)
+        print(f"schema at revision {await current_revision(platform.db)}", file=sys.stderr)
+        await platform.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def _create_operator(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+
+    async def main() -> str:
+        from clearpoint.platform import auth
+
+        platform = await _open(args)
+        try:
+            async with platform.db.write() as conn:
+                _, key = await auth.create_partner(conn, args.name, auth.ROLE_OPERATOR, platform.clock())
+        finally:
+            await platform.close()
+        return key
+
+    try:
+        key = asyncio.run(main())
+    except Exception as exc:  # an existing name is the usual cause
+        print(f"error: could not create operator {args.name!r}: {exc.__class__.__name__}", file=sys.stderr)
+        return 1
+    print(key)
+    print("this API key is shown once; keep it safe", file=sys.stderr)
+    return 0

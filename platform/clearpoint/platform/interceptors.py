@@ -1,0 +1,106 @@
+"""One server interceptor authenticates every call, applies the role policy, and turns refusals
+into gRPC statuses with a google.rpc.ErrorInfo, so servicers never do either by hand."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from clearpoint.platform.auth import Authenticator, Principal, current_principal
+from clearpoint.platform.errors import Refusal
+from grpc_status import rpc_status
+
+log = logging.getLogger(__name__)
+
+# Standard services any client (and a load balancer's probe) may call without a key.
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
+
+
+def api_key_from(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "x-api-key":
+            return value if isinstance(value, str) else None
+        if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
+            return value[7:].strip()
+    return None
+
+
+class GuardInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        read_connection: Callable[[], Any],
+        policy: Mapping[str, frozenset[str]],
+    ) -> None:
+        self._auth = authenticator
+        self._read = read_connection
+        self._policy = policy
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        roles = self._policy.get(method, frozenset())
+        api_key = api_key_from(details.invocation_metadata)
+
+        async def admit(context: grpc.aio.ServicerContext) -> Principal:
+            if not api_key:
+                raise Refusal("UNAUTHENTICATED", "no API key: send it as the x-api-key metadata entry")
+            principal = await self._auth.authenticate(self._read, api_key)
+            if principal is None:
+                raise Refusal("UNAUTHENTICATED", "the API key is not valid")
+            if principal.role not in roles:
+                raise Refusal("PERMISSION_DENIED", f"the {principal.role} role may not call {method}")
+            return principal
+
+        async def fail(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+            if isinstance(exc, Refusal):
+                await context.abort_with_status(rpc_status.to_status(exc.to_status()))
+            log.exception("internal error in %s", method)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
+
+        if handler.unary_unary:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    token = current_principal.set(await admit(context))
+                    try:
+                        return await inner_uu(request, context)
+                    finally:
+                        current_principal.reset(token)
+                except (Refusal, Exception) as exc:
+                    if isinstance(exc, grpc.aio.AbortError):
+                        raise
+                    await fail(context, exc)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            inner_us = handler.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    token = current_principal.set(await admit(context))
+                    try:
+                        async for item in inner_us(request, context):
+                            yield item
+                    finally:
+                        current_principal.reset(token)
+                except (Refusal, Exception) as exc:
+                    if isinstance(exc, grpc.aio.AbortError):
+                        raise
+                    await fail(context, exc)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, handler.request_deserializer, handler.response_serializer
+            )
+        raise NotImplementedError(f"no guard for the call shape of {method}")

@@ -1,0 +1,215 @@
+"""Issuer signing keys: created, rotated and retired by key id; private halves sealed at rest.
+
+Private keys are stored only as AES-256-GCM ciphertext under the platform's master key (bound to
+their key id as associated data), are unsealed in memory only to sign, and have no printable form.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from clearpoint.platform.clock import Clock
+from clearpoint.platform.errors import Refusal
+from clearpoint.platform.schema import issuer_keys
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+log = logging.getLogger(__name__)
+
+MASTER_KEY_ENV = "CLEARPOINT_MASTER_KEY"
+
+
+class MasterKey:
+    """The key-encryption key. Its repr never shows the key."""
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) != 32:
+            raise ValueError("the master key must be 32 bytes")
+        self._aead = AESGCM(raw)
+        self._derive_base = hashlib.sha256(b"clearpoint-derive\0" + raw).digest()
+
+    def derive(self, label: bytes) -> bytes:
+        """A separate key for another purpose (page tokens, say), so the master key is used for one thing."""
+        return hmac.new(self._derive_base, label, hashlib.sha256).digest()
+
+    def __repr__(self) -> str:
+        return "MasterKey(<hidden>)"
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def unseal(self, sealed: bytes, aad: bytes) -> bytes:
+        return self._aead.decrypt(sealed[:12], sealed[12:], aad)
+
+    @classmethod
+    def load(cls, path: Path | None) -> MasterKey:
+        """From $CLEARPOINT_MASTER_KEY (base64), else from `path`, creating it (mode 0600) if absent."""
+        env = os.environ.get(MASTER_KEY_ENV)
+        if env:
+            return cls(base64.b64decode(env, validate=True))
+        if path is None:
+            raise ValueError(f"no master key: set {MASTER_KEY_ENV} or give a master key file")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+            log.info("created master key file %s (mode 0600); keep it with the database's backups", path)
+        mode = path.stat().st_mode & 0o077
+        if mode:
+            log.warning("master key file %s is readable by others (mode %o); chmod 600 it", path, mode)
+        return cls(base64.b64decode(path.read_text().strip(), validate=True))
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerKeyInfo:
+    """The public view of a key."""
+
+    kid: str
+    state: str
+    public_key: bytes
+    created_us: int
+    retired_us: int | None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Signer:
+    """The active key, unsealed, for signing. No repr, so it cannot reach a log line by accident."""
+
+    kid: str
+    private_key: Ed25519PrivateKey
+
+    def __repr__(self) -> str:
+        return f"Signer(kid={self.kid!r}, private_key=<hidden>)"
+
+
+def _info(row: object) -> IssuerKeyInfo:
+    return IssuerKeyInfo(row.kid, row.state, bytes(row.public_key), row.created_us, row.retired_us)  # type: ignore[attr-defined]
+
+
+class KeyStore:
+    def __init__(self, master: MasterKey, clock: Clock) -> None:
+        self._master = master
+        self._clock = clock
+        self._public: dict[str, Ed25519PublicKey] = {}
+        self._signer: Signer | None = None
+
+    async def _insert(self, conn: AsyncConnection, state: str) -> IssuerKeyInfo:
+        private = Ed25519PrivateKey.generate()
+        raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kid = secrets.token_hex(4)
+        now = self._clock()
+        await conn.execute(
+            insert(issuer_keys).values(
+                kid=kid,
+                state=state,
+                public_key=public,
+                private_key_sealed=self._master.seal(raw_private, kid.encode()),
+                created_us=now,
+            )
+        )
+        log.info("issuer key %s created (%s)", kid, state)
+        return IssuerKeyInfo(kid, state, public, now, None)
+
+    async def create(self, conn: AsyncConnection) -> IssuerKeyInfo:
+        active = await conn.scalar(select(issuer_keys.c.kid).where(issuer_keys.c.state == "active"))
+        return await self._insert(conn, "standby" if active else "active")
+
+    async def rotate(self, conn: AsyncConnection) -> tuple[IssuerKeyInfo, IssuerKeyInfo | None]:
+        previous = (
+            await conn.execute(
+                update(issuer_keys)
+                .where(issuer_keys.c.state == "active")
+                .values(state="rotated")
+                .returning(*issuer_keys.c)
+            )
+        ).first()
+        try:
+            new = await self._insert(conn, "active")
+        except IntegrityError as exc:  # another rotation won the race for the single active slot
+            raise Refusal("ISSUER_KEY_STATE", "another key rotation happened at the same time; retry") from exc
+        self._signer = None
+        return new, (_info(previous) if previous else None)
+
+    async def retire(self, conn: AsyncConnection, kid: str) -> IssuerKeyInfo:
+        row = (await conn.execute(select(issuer_keys).where(issuer_keys.c.kid == kid))).first()
+        if row is None:
+            raise Refusal("ISSUER_KEY_UNKNOWN", f"no issuer key {kid!r}")
+        if row.state == "active":
+            raise Refusal("ISSUER_KEY_STATE", f"key {kid} is the active key: rotate to a new key first")
+        if row.state == "retired":
+            return _info(row)
+        row = (
+            await conn.execute(
+                update(issuer_keys)
+                .where(issuer_keys.c.kid == kid)
+                .values(state="retired", retired_us=self._clock())
+                .returning(*issuer_keys.c)
+            )
+        ).one()
+        log.info("issuer key %s retired", kid)
+        return _info(row)
+
+    async def list(self, conn: AsyncConnection) -> list[IssuerKeyInfo]:
+        rows = await conn.execute(select(issuer_keys).order_by(issuer_keys.c.created_us.desc(), issuer_keys.c.kid))
+        return [_info(r) for r in rows]
+
+    async def signer(self, conn: AsyncConnection) -> Signer:
+        """The active key, unsealed once and kept until a rotation in this process (or a failed check)."""
+        row = (
+            await conn.execute(
+                select(issuer_keys.c.kid, issuer_keys.c.private_key_sealed).where(issuer_keys.c.state == "active")
+            )
+        ).first()
+        if row is None:
+            raise Refusal("NO_ACTIVE_KEY", "the platform has no active issuer key; an operator must create one")
+        if self._signer is None or self._signer.kid != row.kid:
+            try:
+                raw = self._master.unseal(bytes(row.private_key_sealed), row.kid.encode())
+            except InvalidTag:
+                raise RuntimeError(
+                    f"the master key does not unseal issuer key {row.kid}: is this the master key file "
+                    "the key store was created with?"
+                ) from None
+            self._signer = Signer(row.kid, Ed25519PrivateKey.from_private_bytes(raw))
+        return self._signer
+
+    async def public_key(self, conn: AsyncConnection, kid: str) -> tuple[Ed25519PublicKey, str] | None:
+        """A key's public half and its state now; public halves are immutable, so they are cached."""
+        row = (
+            await conn.execute(
+                select(issuer_keys.c.public_key, issuer_keys.c.state).where(issuer_keys.c.kid == kid)
+            )
+        ).first()
+        if row is None:
+            return None
+        key = self._public.get(kid)
+        if key is None:
+            key = self._public[kid] = Ed25519PublicKey.from_public_bytes(bytes(row.public_key))
+        return key, row.state
+
+    def cached_public_key(self, kid: str) -> Ed25519PublicKey | None:
+        return self._public.get(kid)
+
+    async def load_public_keys(self, conn: AsyncConnection) -> dict[str, str]:
+        """Fill the public-key cache; returns each key's state."""
+        states = {}
+        for row in await conn.execute(select(issuer_keys.c.kid, issuer_keys.c.public_key, issuer_keys.c.state)):
+            if row.kid not in self._public:
+                self._public[row.kid] = Ed25519PublicKey.from_public_bytes(bytes(row.public_key))
+            states[row.kid] = row.state
+        return states

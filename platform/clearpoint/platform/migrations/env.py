@@ -1,0 +1,20 @@
+"""Alembic environment: runs on a connection the platform hands over (see clearpoint.platform.migrate)."""
+
+from __future__ import annotations
+
+from alembic import context
+from clearpoint.platform.schema import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with `clearpoint platform migrate`, which supplies the connection")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,74 @@
+"""The grpc.aio server: clearpoint.v1 services plus standard health checking and reflection."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from clearpoint.platform.app import Platform
+from clearpoint.platform.interceptors import GuardInterceptor
+from clearpoint.platform.services import POLICY, Campaigns, IssuerKeys, Partners, Redemptions
+from clearpoint.v1 import (
+    campaigns_pb2,
+    campaigns_pb2_grpc,
+    issuer_keys_pb2,
+    issuer_keys_pb2_grpc,
+    partners_pb2,
+    partners_pb2_grpc,
+    redemption_pb2,
+    redemption_pb2_grpc,
+)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    issuer_keys_pb2.DESCRIPTOR.services_by_name["IssuerKeyService"].full_name,
+    partners_pb2.DESCRIPTOR.services_by_name["PartnerService"].full_name,
+    campaigns_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name,
+    redemption_pb2.DESCRIPTOR.services_by_name["RedemptionService"].full_name,
+)
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+class PlatformServer:
+    def __init__(self, platform: Platform, server: grpc.aio.Server, port: int, health: health.aio.HealthServicer):
+        self.platform = platform
+        self.server = server
+        self.port = port
+        self._health = health
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Report NOT_SERVING first so balancers drain us, then finish calls in flight."""
+        await self._health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def start(platform: Platform, listen: str) -> PlatformServer:
+    guard = GuardInterceptor(platform.auth, platform.db.read, POLICY)
+    server = grpc.aio.server(interceptors=[guard], options=SERVER_OPTIONS)
+    issuer_keys_pb2_grpc.add_IssuerKeyServiceServicer_to_server(IssuerKeys(platform), server)
+    partners_pb2_grpc.add_PartnerServiceServicer_to_server(Partners(platform), server)
+    campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(Campaigns(platform), server)
+    redemption_pb2_grpc.add_RedemptionServiceServicer_to_server(Redemptions(platform), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("platform listening on port %d", port)
+    return PlatformServer(platform, server, port, health_servicer)

@@ -1,0 +1,103 @@
+"""Conversions between domain records and clearpoint.v1 messages."""
+
+from __future__ import annotations
+
+from clearpoint.platform.clock import to_duration, to_timestamp
+from clearpoint.platform.keystore import IssuerKeyInfo
+from clearpoint.platform.records import Campaign, Claim, Progress, Redemption, Voucher
+from clearpoint.v1 import campaigns_pb2, errors_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
+
+KEY_STATES = {
+    "active": issuer_keys_pb2.ISSUER_KEY_STATE_ACTIVE,
+    "standby": issuer_keys_pb2.ISSUER_KEY_STATE_STANDBY,
+    "rotated": issuer_keys_pb2.ISSUER_KEY_STATE_ROTATED,
+    "retired": issuer_keys_pb2.ISSUER_KEY_STATE_RETIRED,
+}
+ROLES = {"partner": partners_pb2.ROLE_PARTNER, "operator": partners_pb2.ROLE_OPERATOR}
+
+
+def reason_enum(reason: str | None) -> int:
+    return errors_pb2.Reason.Value(f"REASON_{reason}") if reason else errors_pb2.REASON_UNSPECIFIED
+
+
+def issuer_key(info: IssuerKeyInfo) -> issuer_keys_pb2.IssuerKey:
+    return issuer_keys_pb2.IssuerKey(
+        key_id=info.kid,
+        state=KEY_STATES[info.state],
+        public_key=info.public_key,
+        create_time=to_timestamp(info.created_us),
+        retire_time=to_timestamp(info.retired_us),
+    )
+
+
+def partner(partner_id: str, name: str, role: str, created_us: int) -> partners_pb2.Partner:
+    return partners_pb2.Partner(partner_id=partner_id, name=name, role=ROLES[role], create_time=to_timestamp(created_us))
+
+
+def campaign(c: Campaign) -> campaigns_pb2.Campaign:
+    s = c.spec
+    return campaigns_pb2.Campaign(
+        campaign_id=c.campaign_id,
+        partner_id=c.partner_id,
+        name=s.name,
+        prize_description=s.prize_description,
+        valid_from=to_timestamp(s.valid_from_us),
+        valid_until=to_timestamp(s.valid_until_us),
+        store_ids=list(s.store_ids),
+        total_stock=s.total_stock,
+        uses_per_voucher=s.uses_per_voucher,
+        rollback_window=to_duration(s.rollback_window_us),
+        create_time=to_timestamp(c.created_us),
+    )
+
+
+def progress(p: Progress) -> campaigns_pb2.CampaignProgress:
+    return campaigns_pb2.CampaignProgress(
+        campaign_id=p.campaign_id,
+        issued=p.issued,
+        redeemed=p.redeemed,
+        rolled_back=p.rolled_back,
+        remaining_stock=p.remaining_stock,
+        refused=[
+            campaigns_pb2.RefusalCount(reason=reason_enum(r), count=n) for r, n in sorted(p.refused.items())
+        ],
+        as_of=to_timestamp(p.as_of_us),
+    )
+
+
+def claim(c: Claim) -> redemption_pb2.PrizeClaim:
+    return redemption_pb2.PrizeClaim(
+        campaign_id=c.campaign_id,
+        campaign_name=c.campaign_name,
+        prize_description=c.prize_description,
+        voucher_id=c.voucher_id,
+        uses_remaining=c.uses_remaining,
+    )
+
+
+def redemption(r: Redemption) -> redemption_pb2.Redemption:
+    return redemption_pb2.Redemption(
+        redemption_id=r.redemption_id,
+        voucher_id=r.voucher_id,
+        campaign_id=r.campaign_id,
+        store_id=r.store_id,
+        redeemed_by=r.redeemed_by,
+        redeem_time=to_timestamp(r.redeemed_us),
+        state=redemption_pb2.REDEMPTION_STATE_ROLLED_BACK
+        if r.rolled_back_us is not None
+        else redemption_pb2.REDEMPTION_STATE_REDEEMED,
+        rollback_time=to_timestamp(r.rolled_back_us),
+        rollback_reason=r.rollback_reason or "",
+        request_id=r.request_id,
+    )
+
+
+def voucher(v: Voucher) -> redemption_pb2.Voucher:
+    return redemption_pb2.Voucher(
+        voucher_id=v.voucher_id,
+        campaign_id=v.campaign_id,
+        key_id=v.kid,
+        uses_allowed=v.uses_allowed,
+        uses_made=v.uses_made,
+        issue_time=to_timestamp(v.issued_us),
+    )

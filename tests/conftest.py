@@ -1,0 +1,122 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when CLEARPOINT_TEST_DATABASE_URL is set)
+and a real platform gRPC server on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from clearpoint.platform import auth
+from clearpoint.platform.app import Platform
+from clearpoint.platform.clock import ManualClock
+from clearpoint.platform.keystore import MasterKey
+from sqlalchemy.engine import make_url
+
+from tests.helpers import Client, RunningPlatform
+
+PG_ENV = "CLEARPOINT_TEST_DATABASE_URL"
+REQUIRE_PG_ENV = "CLEARPOINT_REQUIRE_POSTGRES"
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if os.environ.get(REQUIRE_PG_ENV) == "1":
+            pytest.fail(f"{REQUIRE_PG_ENV}=1 but {PG_ENV} is not set")
+        return None
+    return url
+
+
+async def _fresh_pg_database(base_url: str) -> tuple[str, str]:
+    """Create an empty database for this test session; returns (its URL, its name)."""
+    import asyncpg
+
+    url = make_url(base_url)
+    name = f"clearpoint_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(
+        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
+        database=url.database or "postgres",
+    )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_pg_database(base_url: str, name: str) -> None:
+    import asyncpg
+
+    url = make_url(base_url)
+    admin = await asyncpg.connect(
+        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
+        database=url.database or "postgres",
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _run_apart(coro):  # type: ignore[no-untyped-def]
+    """Run a coroutine on a loop of its own (sync fixtures cannot await on the tests' loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    base = _pg_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://root@127.0.0.1:5432/test)")
+    try:
+        url, name = _run_apart(_fresh_pg_database(base))
+    except Exception as exc:
+        if os.environ.get(REQUIRE_PG_ENV) == "1":
+            pytest.fail(f"PostgreSQL at {PG_ENV} is required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_ENV} unreachable: {exc}")
+    yield url
+    _run_apart(_drop_pg_database(base, name))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Each test that takes this runs once on a fresh SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'clearpoint.sqlite3'}"
+    return request.getfixturevalue("pg_url")
+
+
+# One master key for the session, as every process of one platform shares one.
+MASTER_KEY = MasterKey(secrets.token_bytes(32))
+
+
+async def start_platform(database_url: str, clock: ManualClock | None = None) -> RunningPlatform:
+    from clearpoint.platform import server
+
+    clock = clock or ManualClock()
+    platform = await Platform.open(database_url, master_key=MASTER_KEY, clock=clock)
+    platform.watch_poll_seconds = 0.2
+    running = await server.start(platform, "127.0.0.1:0")
+    async with platform.db.write() as conn:
+        _, operator_key = await auth.create_partner(
+            conn, f"operator-{secrets.token_hex(4)}", auth.ROLE_OPERATOR, clock()
+        )
+    return RunningPlatform(running, clock, f"127.0.0.1:{running.port}", operator_key)
+
+
+@pytest.fixture
+async def platform(database_url: str) -> AsyncIterator[RunningPlatform]:
+    running = await start_platform(database_url)
+    await running.operator().create_key_if_none()
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+async def partner(platform: RunningPlatform) -> Client:
+    return await platform.new_partner()

@@ -1,0 +1,134 @@
+"""A small test client over real gRPC, and a handle on a running platform."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+import grpc
+from clearpoint.platform.clock import ManualClock
+from clearpoint.platform.errors import Refusal
+from clearpoint.platform.server import PlatformServer
+from clearpoint.v1 import (
+    campaigns_pb2,
+    campaigns_pb2_grpc,
+    issuer_keys_pb2,
+    issuer_keys_pb2_grpc,
+    partners_pb2,
+    partners_pb2_grpc,
+    redemption_pb2,
+    redemption_pb2_grpc,
+)
+from google.protobuf import duration_pb2, timestamp_pb2
+from grpc_status import rpc_status
+
+HOUR_US = 3600 * 1_000_000
+
+
+def rid() -> str:
+    return secrets.token_hex(8)
+
+
+def refusal_of(exc: grpc.aio.AioRpcError) -> Refusal:
+    """The clearpoint ErrorInfo inside a failed call (fails the test if there is none)."""
+    status = rpc_status.from_call(exc)
+    assert status is not None, f"no rich status in {exc!r}"
+    return Refusal.from_status(status)
+
+
+def ts(us: int) -> timestamp_pb2.Timestamp:
+    t = timestamp_pb2.Timestamp()
+    t.FromMicroseconds(us)
+    return t
+
+
+@dataclass
+class Client:
+    target: str
+    api_key: str
+    channel: grpc.aio.Channel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.target)
+        md = (("x-api-key", self.api_key),)
+        self.metadata = md
+        self.keys = issuer_keys_pb2_grpc.IssuerKeyServiceStub(self.channel)
+        self.partners = partners_pb2_grpc.PartnerServiceStub(self.channel)
+        self.campaigns = campaigns_pb2_grpc.CampaignServiceStub(self.channel)
+        self.redemption = redemption_pb2_grpc.RedemptionServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def create_key_if_none(self) -> None:
+        keys = await self.keys.ListIssuerKeys(issuer_keys_pb2.ListIssuerKeysRequest(), metadata=self.metadata)
+        if not keys.keys:
+            await self.keys.CreateIssuerKey(issuer_keys_pb2.CreateIssuerKeyRequest(request_id=rid()), metadata=self.metadata)
+
+    async def campaign(self, now_us: int, **overrides: object) -> campaigns_pb2.Campaign:
+        fields: dict[str, object] = dict(
+            request_id=rid(),
+            name="Summer cola",
+            prize_description="One free 0.5 l cola",
+            valid_from=ts(now_us - HOUR_US),
+            valid_until=ts(now_us + 24 * HOUR_US),
+            total_stock=1000,
+            uses_per_voucher=1,
+        )
+        fields.update(overrides)
+        if isinstance(fields.get("rollback_window_s"), int):
+            fields["rollback_window"] = duration_pb2.Duration(seconds=fields.pop("rollback_window_s"))  # type: ignore[arg-type]
+        response = await self.campaigns.CreateCampaign(
+            campaigns_pb2.CreateCampaignRequest(**fields), metadata=self.metadata
+        )
+        return response.campaign
+
+    async def issue(self, campaign_id: str, count: int) -> list[campaigns_pb2.IssuedVoucher]:
+        response = await self.campaigns.IssueVouchers(
+            campaigns_pb2.IssueVouchersRequest(request_id=rid(), campaign_id=campaign_id, count=count),
+            metadata=self.metadata,
+        )
+        return list(response.vouchers)
+
+    async def redeem(self, code: str, store_id: str = "store-1", request_id: str | None = None, **kw: str):  # type: ignore[no-untyped-def]
+        return await self.redemption.Redeem(
+            redemption_pb2.RedeemRequest(request_id=request_id or rid(), code=code, store_id=store_id, **kw),
+            metadata=self.metadata,
+        )
+
+    async def redeem_refusal(self, code: str, store_id: str = "store-1", **kw: str) -> Refusal:
+        try:
+            await self.redeem(code, store_id, **kw)
+        except grpc.aio.AioRpcError as exc:
+            return refusal_of(exc)
+        raise AssertionError("redemption was not refused")
+
+
+@dataclass
+class RunningPlatform:
+    server: PlatformServer
+    clock: ManualClock
+    target: str
+    operator_key: str
+    clients: list[Client] = field(default_factory=list)
+
+    def client(self, api_key: str) -> Client:
+        c = Client(self.target, api_key)
+        self.clients.append(c)
+        return c
+
+    def operator(self) -> Client:
+        return self.client(self.operator_key)
+
+    async def new_partner(self, name: str | None = None) -> Client:
+        response = await self.operator().partners.CreatePartner(
+            partners_pb2.CreatePartnerRequest(request_id=rid(), name=name or f"partner-{rid()}"),
+            metadata=(("x-api-key", self.operator_key),),
+        )
+        return self.client(response.api_key)
+
+    async def close(self) -> None:
+        for c in self.clients:
+            await c.close()
+        await self.server.stop(0)
+        await self.server.platform.close()

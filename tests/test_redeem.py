@@ -1,0 +1,88 @@
+"""Issuing and redeeming over real gRPC: exactly once, idempotent replay, refusals with reasons."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from clearpoint.v1 import redemption_pb2
+
+from tests.helpers import Client, RunningPlatform, refusal_of, rid
+
+
+async def test_issue_redeem_refuse_second(platform: RunningPlatform, partner: Client) -> None:
+    campaign = await partner.campaign(platform.clock())
+    (voucher,) = await partner.issue(campaign.campaign_id, 1)
+    assert voucher.code.startswith("CP1:")
+
+    first = await partner.redeem(voucher.code)
+    assert first.claim.prize_description == "One free 0.5 l cola"
+    assert first.claim.voucher_id == voucher.voucher_id
+    assert first.claim.uses_remaining == 0
+    assert first.redemption.state == redemption_pb2.REDEMPTION_STATE_REDEEMED
+    assert not first.replayed
+
+    refused = await partner.redeem_refusal(voucher.code)
+    assert refused.reason == "VOUCHER_ALREADY_REDEEMED"
+
+
+async def test_replay_returns_first_answer_and_changes_nothing(platform: RunningPlatform, partner: Client) -> None:
+    campaign = await partner.campaign(platform.clock(), uses_per_voucher=3)
+    (voucher,) = await partner.issue(campaign.campaign_id, 1)
+    request_id = rid()
+    first = await partner.redeem(voucher.code, request_id=request_id)
+    again = await partner.redeem(voucher.code, request_id=request_id)
+    assert again.replayed
+    assert again.redemption == first.redemption
+    assert again.claim == first.claim
+    got = await partner.redemption.GetVoucher(
+        redemption_pb2.GetVoucherRequest(voucher_id=voucher.voucher_id), metadata=partner.metadata
+    )
+    assert got.voucher.uses_made == 1
+
+    reused = await partner.redeem_refusal(voucher.code, store_id="store-2", request_id=request_id)
+    assert reused.reason == "REQUEST_ID_REUSED"
+
+
+async def test_refusal_replays_as_refusal(platform: RunningPlatform, partner: Client) -> None:
+    campaign = await partner.campaign(platform.clock(), store_ids=["store-1"])
+    (voucher,) = await partner.issue(campaign.campaign_id, 1)
+    request_id = rid()
+    assert (await partner.redeem_refusal(voucher.code, store_id="store-9", request_id=request_id)).reason == (
+        "STORE_NOT_ALLOWED"
+    )
+    assert (await partner.redeem_refusal(voucher.code, store_id="store-9", request_id=request_id)).reason == (
+        "STORE_NOT_ALLOWED"
+    )
+    ok = await partner.redeem(voucher.code, store_id="store-1")
+    assert ok.claim.voucher_id == voucher.voucher_id
+
+
+async def test_rollback_within_and_outside_window(platform: RunningPlatform, partner: Client) -> None:
+    campaign = await partner.campaign(platform.clock(), rollback_window_s=600, total_stock=1)
+    v1, v2 = await partner.issue(campaign.campaign_id, 2)
+    first = await partner.redeem(v1.code)
+    assert (await partner.redeem_refusal(v2.code)).reason == "STOCK_EXHAUSTED"
+
+    platform.clock.advance(599)
+    rolled = await partner.redemption.RollbackRedemption(
+        redemption_pb2.RollbackRedemptionRequest(
+            request_id=rid(), redemption_id=first.redemption.redemption_id, reason="customer changed mind"
+        ),
+        metadata=partner.metadata,
+    )
+    assert rolled.redemption.state == redemption_pb2.REDEMPTION_STATE_ROLLED_BACK
+    assert rolled.redemption.rollback_reason == "customer changed mind"
+    # The use and the prize came back: the same voucher redeems again, and the stock allows it.
+    second = await partner.redeem(v1.code)
+    assert second.redemption.redemption_id != first.redemption.redemption_id
+
+    platform.clock.advance(601)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await partner.redemption.RollbackRedemption(
+            redemption_pb2.RollbackRedemptionRequest(
+                request_id=rid(), redemption_id=second.redemption.redemption_id, reason="too late"
+            ),
+            metadata=partner.metadata,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert refusal_of(err.value).reason == "ROLLBACK_WINDOW_CLOSED"
