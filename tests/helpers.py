@@ -92,7 +92,7 @@ class Client:
 
     async def redeem(self, code: str, store_id: str = "store-1", request_id: str | None = None, **kw: str):  # type: ignore[no-untyped-def]
         return await self.redemption.Redeem(
-            redemption_pb2.RedeemRequest(request_id=request_id or rid(), code=code, store_id=store_id, **kw),
+            redemption_pb2.RedeemRequest(request_id=rid() if request_id is None else request_id, code=code, store_id=store_id, **kw),
             metadata=self.metadata,
         )
 

@@ -190,15 +190,12 @@ async def progress(conn: AsyncConnection, campaign_id: str, now_us: int) -> Prog
             ).where(campaigns.c.campaign_id == campaign_id)
         )
     ).one()
-    refused = dict(
-        (
-            await conn.execute(
-                select(campaign_refusals.c.reason, campaign_refusals.c.count).where(
-                    campaign_refusals.c.campaign_id == campaign_id
-                )
-            )
-        ).tuples()
+    rows = await conn.execute(
+        select(campaign_refusals.c.reason, campaign_refusals.c.count).where(
+            campaign_refusals.c.campaign_id == campaign_id
+        )
     )
+    refused = {reason: count for reason, count in rows}
     return Progress(
         campaign_id=campaign_id,
         issued=row.issued,

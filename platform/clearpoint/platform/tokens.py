@@ -154,6 +154,10 @@ def _malformed(detail: str) -> NoReturn:
     raise TokenError("CODE_MALFORMED", f"This is not a valid Clearpoint voucher code ({detail}).")
 
 
+def _malformed_from(cause: Exception, detail: str) -> NoReturn:
+    raise TokenError("CODE_MALFORMED", f"This is not a valid Clearpoint voucher code ({detail}).") from cause
+
+
 def _refuse_tag(*_: object) -> NoReturn:
     raise ValueError("CBOR tag not allowed in a voucher code")
 
@@ -181,9 +185,7 @@ def _cbor_item(data: bytes, what: str) -> Any:
         )
         item = decoder.decode()
     except Exception as exc:  # a hostile input must never surface as anything but TokenError
-        raise TokenError(
-            "CODE_MALFORMED", f"This is not a valid Clearpoint voucher code (the {what} is not valid CBOR)."
-        ) from exc
+        _malformed_from(exc, f"the {what} is not CBOR of the form a voucher code uses")
     if stream.tell() != len(data):
         _malformed(f"the {what} has bytes after its end")
     return item
@@ -234,9 +236,7 @@ def parse_code(code: str) -> ParsedCode:
     try:
         raw = base45.b45decode(body)
     except Exception as exc:
-        raise TokenError(
-            "CODE_MALFORMED", "This is not a valid Clearpoint voucher code (the code is not valid Base45)."
-        ) from exc
+        _malformed_from(exc, "the code is not valid Base45")
     # Base45 has one encoding per byte string; checking keeps it so whatever the package accepts.
     if base45.b45encode(raw).decode("ascii") != body:
         _malformed("the code is not in canonical Base45")

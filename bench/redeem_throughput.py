@@ -1,0 +1,529 @@
+#!/usr/bin/env python3
+"""Redemption throughput: the real platform against two floors it cannot beat.
+
+DESIGN.md says round trips are the cost. This script puts a number on it in one run:
+
+1. pgbench runs the SQL transaction a redemption makes (voucher UPDATE, campaign UPDATE,
+   redemption INSERT), so we know what PostgreSQL alone does on this machine;
+2. a grpc.aio server whose Redeem does nothing, so we know what gRPC in Python alone does;
+3. `clearpoint platform serve` redeeming real signed codes, each exactly once.
+
+(2) and (3) are driven by the same load generator (a separate process, fixed concurrency, fixed
+request count, a time cap, an uncounted warm-up) with the very same request bytes.
+Progress goes to stderr, the table (or `-o json`) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import grpc
+from clearpoint.v1 import (
+    campaigns_pb2,
+    campaigns_pb2_grpc,
+    issuer_keys_pb2,
+    issuer_keys_pb2_grpc,
+    partners_pb2,
+    partners_pb2_grpc,
+    redemption_pb2,
+    redemption_pb2_grpc,
+)
+from google.protobuf.timestamp_pb2 import Timestamp
+
+DEFAULT_DATABASE_URL = "postgresql://root@127.0.0.1:5432/test"
+STORE_ID = "store-1"
+SERVER_LIFETIME = 900.0  # the bare server stops by itself even if nobody stops it
+CALL_TIMEOUT = 30.0
+_T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """Progress for the person watching; stdout stays clean for the table or JSON."""
+    print(f"[{time.monotonic() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+# -- load generator (runs in its own process, the same code for the bare server and the platform) --
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    target: str
+    api_key: str
+    codes: list[str]
+    warmup: int
+    requests: int
+    concurrency: int
+    seconds: float
+    channels: int
+    run_id: str
+
+
+@dataclass
+class Phase:
+    ok: int = 0
+    failed: dict[str, int] = field(default_factory=dict)
+    first_error: str = ""
+    elapsed: float = 0.0
+    rate: float = 0.0  # successful calls per second
+    mean_ms: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+
+
+async def _phase(spec: LoadSpec, stubs: list[Any], first: int, count: int, cap: float) -> Phase:
+    """`count` calls, `concurrency` in flight, no new call after `cap` seconds."""
+    metadata = (("x-api-key", spec.api_key),) if spec.api_key else ()
+    result, failed, latencies = Phase(), Counter[str](), []
+    next_index, end = first, first + count
+    deadline = time.monotonic() + cap
+
+    async def worker(stub: Any) -> None:
+        nonlocal next_index
+        while next_index < end and time.monotonic() < deadline:
+            i, next_index = next_index, next_index + 1
+            request = redemption_pb2.RedeemRequest(
+                request_id=f"{spec.run_id}-{i}", code=spec.codes[i], store_id=STORE_ID
+            )
+            started = time.perf_counter()
+            try:
+                await stub.Redeem(request, metadata=metadata, timeout=CALL_TIMEOUT)
+                result.ok += 1
+            except grpc.aio.AioRpcError as exc:
+                failed[exc.code().name] += 1
+                result.first_error = result.first_error or f"{exc.code().name}: {exc.details()}"
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(stubs[w % len(stubs)]) for w in range(spec.concurrency)))
+    result.elapsed = time.perf_counter() - started
+    result.failed = dict(failed)
+    result.rate = result.ok / result.elapsed if result.elapsed else 0.0
+    if latencies:
+        latencies.sort()
+        result.mean_ms = 1000 * sum(latencies) / len(latencies)
+        result.p50_ms = 1000 * latencies[len(latencies) // 2]
+        result.p99_ms = 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return result
+
+
+async def _drive(spec: LoadSpec) -> dict[str, Any]:
+    channels = [grpc.aio.insecure_channel(spec.target) for _ in range(spec.channels)]
+    try:
+        for channel in channels:
+            await asyncio.wait_for(channel.channel_ready(), 20)
+        stubs = [redemption_pb2_grpc.RedemptionServiceStub(c) for c in channels]
+        warm = await _phase(spec, stubs, 0, spec.warmup, min(spec.seconds, 10.0))
+        measured = await _phase(spec, stubs, spec.warmup, spec.requests, spec.seconds)
+        return {"warmup": asdict(warm), "measured": asdict(measured)}
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def run_load(spec: LoadSpec) -> dict[str, Any]:
+    """Entry point in the load process (a fresh interpreter, so it shares no CPU time with us)."""
+    return asyncio.run(_drive(spec))
+
+
+def drive(spec: LoadSpec) -> tuple[Phase, Phase]:
+    context = multiprocessing.get_context("spawn")  # never fork a process that has used grpc
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        raw = pool.submit(run_load, spec).result(timeout=spec.seconds + 10.0 + 2 * CALL_TIMEOUT + 60)
+    return Phase(**raw["warmup"]), Phase(**raw["measured"])
+
+
+# -- bare grpc.aio server ----------------------------------------------------------------------------
+
+
+class _NothingRedemptions(redemption_pb2_grpc.RedemptionServiceServicer):
+    async def Redeem(self, request: Any, context: Any) -> redemption_pb2.RedeemResponse:
+        return redemption_pb2.RedeemResponse()
+
+
+def serve_bare(port: int, ready: Any) -> None:
+    """Entry point of the bare server process: what gRPC in Python costs with no work at all."""
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        redemption_pb2_grpc.add_RedemptionServiceServicer_to_server(_NothingRedemptions(), server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        ready.set()
+        await server.wait_for_termination(SERVER_LIFETIME)
+        await server.stop(0)
+
+    asyncio.run(main())
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------------
+
+
+def db_url(base: str, name: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+async def _admin(base: str, *statements: str) -> None:
+    conn = await asyncpg.connect(base)
+    try:
+        for sql in statements:  # one at a time: DROP/CREATE DATABASE refuse to run in a transaction
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_db(base: str, name: str) -> None:
+    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
+
+
+def drop_db(base: str, name: str) -> None:
+    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _xacts(url: str) -> int:
+    """Transactions the database has finished, to count how many one redemption costs."""
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ))
+    finally:
+        await conn.close()
+
+
+def clearpoint_command() -> str:
+    beside = Path(sys.executable).with_name("clearpoint")
+    found = str(beside) if beside.exists() else shutil.which("clearpoint")
+    if not found:
+        raise SystemExit("cannot find the `clearpoint` command: activate the project's venv")
+    return found
+
+
+def migrate(url: str, env: dict[str, str]) -> None:
+    """The platform's own migrations, so pgbench runs against exactly the platform's schema."""
+    subprocess.run([clearpoint_command(), "platform", "migrate", "--database", url],
+                   env=env, check=True, capture_output=True, timeout=120)
+
+
+# -- 1. pgbench -------------------------------------------------------------------------------------------
+
+_SEED = """
+INSERT INTO partners VALUES ('ptn_000000000001', 'bench', 'partner', 0);
+INSERT INTO issuer_keys VALUES ('0000beef', 'active', decode(repeat('00', 32), 'hex'),
+                                decode(repeat('00', 60), 'hex'), 0, NULL);
+INSERT INTO campaigns (campaign_id, partner_id, name, prize_description, valid_from_us, valid_until_us,
+                       all_stores, total_stock, uses_per_voucher, rollback_window_us, created_us)
+VALUES ('cmp_000000000001', 'ptn_000000000001', 'bench', 'a prize', 0, 4000000000000000,
+        1, 1000000000000, 1000000, 900000000, 0);
+INSERT INTO vouchers (voucher_id, campaign_id, kid, uses_allowed, uses_made, issued_us)
+SELECT 'vch_' || lpad(to_hex(i), 16, '0'), 'cmp_000000000001', '0000beef', 1000000, 0, 0
+FROM generate_series(1, {vouchers}) AS i;
+"""
+# Redemption._redeem_statements, statement for statement. A random voucher from a large range with
+# uses_allowed high, so two clients rarely meet on one voucher and a repeat never refuses.
+_NOW = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+_VOUCHER = "'vch_' || lpad(to_hex(:v::bigint), 16, '0')"
+PGBENCH_SCRIPT = f"""\\set v random(1, :vouchers)
+\\set r random(1, 9000000000000000000)
+BEGIN;
+UPDATE vouchers SET uses_made = uses_made + 1 WHERE voucher_id = {_VOUCHER} AND campaign_id = 'cmp_000000000001' \
+AND kid = '0000beef' AND uses_made < uses_allowed AND EXISTS (SELECT 1 FROM issuer_keys \
+WHERE issuer_keys.kid = vouchers.kid AND issuer_keys.state <> 'retired') RETURNING uses_allowed - uses_made;
+UPDATE campaigns SET redeemed = redeemed + 1 WHERE campaign_id = 'cmp_000000000001' \
+AND redeemed - rolled_back < total_stock AND valid_from_us <= {_NOW} AND valid_until_us > {_NOW} \
+AND (all_stores = 1 OR EXISTS (SELECT 1 FROM campaign_stores WHERE campaign_stores.campaign_id = \
+campaigns.campaign_id AND campaign_stores.store_id = '{STORE_ID}')) RETURNING name, prize_description;
+INSERT INTO redemptions (redemption_id, voucher_id, campaign_id, store_id, redeemed_by, request_id, \
+request_sha256, redeemed_us, uses_remaining) VALUES ('rdm_' || lpad(to_hex(:r::bigint), 16, '0'), {_VOUCHER}, \
+'cmp_000000000001', '{STORE_ID}', 'ptn_000000000001', 'bench-' || :r, decode(repeat('ab', 32), 'hex'), {_NOW}, 0);
+COMMIT;
+"""
+
+
+def run_pgbench(url: str, clients: int, seconds: float, vouchers: int) -> dict[str, Any]:
+    asyncio.run(_admin(url, _SEED.format(vouchers=vouchers), "VACUUM ANALYZE"))
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="redeem-") as script:
+        script.write(PGBENCH_SCRIPT)
+        script.flush()
+        command = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(2, clients)),
+                   "-T", str(max(1, round(seconds))), "-D", f"vouchers={vouchers}", "-f", script.name, url]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed ({done.returncode}):\n{done.stderr[-2000:]}")
+
+    def number(pattern: str) -> float:
+        found = re.search(pattern, done.stdout)
+        return float(found.group(1)) if found else 0.0
+
+    return {
+        "tps": number(r"tps = ([\d.]+) \(without initial connection time\)"),
+        "transactions": int(number(r"actually processed: (\d+)")),
+        "failed": int(number(r"number of failed transactions: (\d+)")),
+        "latency_ms": number(r"latency average = ([\d.]+) ms"),
+        "clients": clients,
+    }
+
+
+# -- 3. the platform ---------------------------------------------------------------------------------------
+
+
+def _ts(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMicroseconds(int(seconds * 1_000_000))
+    return stamp
+
+
+async def _wait_serving(target: str, process: subprocess.Popen[bytes], limit: float = 60.0) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + limit
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the platform exited with status {process.returncode}")
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the platform did not start serving in time")
+
+
+async def bootstrap(target: str, operator_key: str, codes_needed: int) -> tuple[str, str, list[str]]:
+    """An issuer key, a partner, a campaign and `codes_needed` signed codes: (partner key, campaign, codes)."""
+    async with grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
+        as_operator = (("x-api-key", operator_key),)
+        await issuer_keys_pb2_grpc.IssuerKeyServiceStub(ch).CreateIssuerKey(
+            issuer_keys_pb2.CreateIssuerKeyRequest(request_id="bench-key"), metadata=as_operator)
+        partner = await partners_pb2_grpc.PartnerServiceStub(ch).CreatePartner(
+            partners_pb2.CreatePartnerRequest(request_id="bench-partner", name="bench-partner",
+                                              role=partners_pb2.ROLE_PARTNER), metadata=as_operator)
+        as_partner = (("x-api-key", partner.api_key),)
+        stub = campaigns_pb2_grpc.CampaignServiceStub(ch)
+        now = time.time()
+        created = await stub.CreateCampaign(campaigns_pb2.CreateCampaignRequest(
+            request_id="bench-campaign", name="bench", prize_description="a bench prize",
+            valid_from=_ts(now - 60), valid_until=_ts(now + 86_400), total_stock=10**12, uses_per_voucher=1,
+        ), metadata=as_partner)
+        campaign_id = created.campaign.campaign_id
+        codes: list[str] = []
+        while len(codes) < codes_needed:
+            issued = await stub.IssueVouchers(campaigns_pb2.IssueVouchersRequest(
+                request_id=f"bench-issue-{len(codes)}", campaign_id=campaign_id,
+                count=min(10_000, codes_needed - len(codes))), metadata=as_partner, timeout=300)
+            codes.extend(v.code for v in issued.vouchers)
+    return partner.api_key, campaign_id, codes
+
+
+async def redeemed_count(target: str, api_key: str, campaign_id: str) -> int:
+    async with grpc.aio.insecure_channel(target) as channel:
+        reply = await campaigns_pb2_grpc.CampaignServiceStub(channel).GetCampaign(
+            campaigns_pb2.GetCampaignRequest(campaign_id=campaign_id), metadata=(("x-api-key", api_key),))
+    return reply.progress.redeemed
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    base = args.database_url
+    tag = f"clearpoint_bench_{os.getpid()}"
+    sql_db, platform_db = f"{tag}_sql", f"{tag}_platform"
+    env = {**os.environ, "CLEARPOINT_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+           "CLEARPOINT_LOG_LEVEL": "warning"}
+    created: list[str] = []
+    cleanup: list[Any] = []
+    results: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "output"}}
+    try:
+        say(f"pgbench: scratch database {sql_db}, platform schema, {args.pgbench_clients} clients, "
+            f"{args.seconds:g} s")
+        create_db(base, sql_db)
+        created.append(sql_db)
+        migrate(db_url(base, sql_db), env)
+        results["pgbench"] = run_pgbench(db_url(base, sql_db), args.pgbench_clients, args.seconds,
+                                         vouchers=20_000 if args.quick else 100_000)
+        say(f"pgbench: {results['pgbench']['tps']:.0f} tps")
+
+        say(f"platform: scratch database {platform_db}, starting `clearpoint platform serve`")
+        create_db(base, platform_db)
+        created.append(platform_db)
+        url = db_url(base, platform_db)
+        port = free_port()
+        target = f"127.0.0.1:{port}"
+        log_file = tempfile.TemporaryFile()
+        cleanup.append(log_file.close)
+        operator_key = subprocess.run(
+            [clearpoint_command(), "platform", "create-operator", "--name", "bench-op", "--database", url],
+            env=env, check=True, capture_output=True, text=True, timeout=120).stdout.strip()
+        platform = subprocess.Popen(
+            [clearpoint_command(), "platform", "serve", "--listen", target, "--database", url],
+            env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+        cleanup.append(lambda: stop_process(platform))
+        try:
+            asyncio.run(_wait_serving(target, platform))
+            needed = args.warmup + args.requests
+            say(f"platform: issuing {needed} codes")
+            partner_key, campaign_id, codes = asyncio.run(bootstrap(target, operator_key, needed))
+        except Exception:
+            log_file.seek(0)
+            sys.stderr.write(log_file.read()[-3000:].decode(errors="replace"))
+            raise
+
+        def load(target: str, api_key: str, run_id: str) -> tuple[Phase, Phase]:
+            return drive(LoadSpec(target=target, api_key=api_key, codes=codes, warmup=args.warmup,
+                                  requests=args.requests, concurrency=args.concurrency, seconds=args.seconds,
+                                  channels=args.channels, run_id=run_id))
+
+        say(f"bare grpc.aio: {args.requests} calls, {args.concurrency} in flight, cap {args.seconds:g} s")
+        bare_port = free_port()
+        context = multiprocessing.get_context("spawn")
+        ready = context.Event()
+        bare = context.Process(target=serve_bare, args=(bare_port, ready), daemon=True)
+        bare.start()
+        cleanup.append(lambda: (bare.terminate(), bare.join(10)))
+        if not ready.wait(30):
+            raise RuntimeError("the bare grpc server did not start")
+        _, results["bare_grpc"] = load(f"127.0.0.1:{bare_port}", partner_key, "bare")
+        bare.terminate()
+        say(f"bare grpc.aio: {results['bare_grpc'].rate:.0f} req/s")
+
+        say(f"platform: {args.requests} redemptions, {args.concurrency} in flight, cap {args.seconds:g} s")
+        before = asyncio.run(_xacts(url))
+        warm, results["platform"] = load(target, partner_key, "redeem")
+        time.sleep(1.0)  # PostgreSQL publishes backend statistics at most once a second
+        xacts = asyncio.run(_xacts(url)) - before
+        measured: Phase = results["platform"]
+        redeemed = asyncio.run(redeemed_count(target, partner_key, campaign_id))
+        expected = warm.ok + measured.ok
+        results["check"] = {"campaign_redeemed": redeemed, "successes_sent": expected, "ok": redeemed == expected,
+                            "db_xacts_per_redemption": round(xacts / expected, 2) if expected else None}
+        say(f"platform: {measured.rate:.0f} redemptions/s; campaign says {redeemed} redeemed, "
+            f"generator saw {expected} successes ({'match' if redeemed == expected else 'MISMATCH'}); "
+            f"~{results['check']['db_xacts_per_redemption']} database transactions per redemption")
+        if measured.failed:
+            say(f"platform failures: {measured.failed}; first: {measured.first_error}")
+    finally:
+        for step in reversed(cleanup):
+            try:
+                step()
+            except Exception as exc:
+                say(f"cleanup: {exc!r}")
+        for name in created:
+            try:
+                drop_db(base, name)
+            except Exception as exc:
+                say(f"cleanup: could not drop {name}: {exc!r}")
+    return results
+
+
+def report(results: dict[str, Any], as_json: bool, wall: float) -> str:
+    pg, bare, plat = results["pgbench"], results["bare_grpc"], results["platform"]
+
+    def ratio(a: float, b: float) -> float | None:
+        return round(a / b, 3) if b else None
+
+    ratios = {"platform/bare_grpc": ratio(plat.rate, bare.rate), "platform/pgbench": ratio(plat.rate, pg["tps"]),
+              "bare_grpc/pgbench": ratio(bare.rate, pg["tps"])}
+    if as_json:
+        out = {**results, "bare_grpc": asdict(bare), "platform": asdict(plat), "ratios": ratios,
+               "cpus": os.cpu_count(), "wall_seconds": round(wall, 1)}
+        return json.dumps(out, indent=2)
+    s = results["settings"]
+    lines = [
+        f"redemption throughput: {s['concurrency']} calls in flight, pgbench -c {pg['clients']}, "
+        f"{os.cpu_count()} CPUs, {wall:.0f} s wall",
+        f"{'':24}{'per s':>10}{'ok':>9}{'failed':>8}{'mean ms':>9}{'p50 ms':>8}{'p99 ms':>8}",
+        f"{'pgbench (SQL only)':24}{pg['tps']:10.0f}{pg['transactions']:9d}{pg['failed']:8d}"
+        f"{pg['latency_ms']:9.1f}{'-':>8}{'-':>8}",
+    ]
+    for label, phase in (("bare grpc.aio (no-op)", bare), ("clearpoint platform", plat)):
+        lines.append(f"{label:24}{phase.rate:10.0f}{phase.ok:9d}{sum(phase.failed.values()):8d}"
+                     f"{phase.mean_ms:9.1f}{phase.p50_ms:8.1f}{phase.p99_ms:8.1f}")
+    lines.append("")
+    lines += [f"{name:24}{value if value is not None else '-':>10}" for name, value in ratios.items()]
+    check = results["check"]
+    lines.append(f"\ncampaign redeemed {check['campaign_redeemed']} = successes {check['successes_sent']}: "
+                 f"{'yes' if check['ok'] else 'NO'}; database transactions per redemption: "
+                 f"{check['db_xacts_per_redemption']}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Measure redemptions per second of the real platform against pgbench running the same "
+                    "SQL and a do-nothing grpc.aio server, in one run, and print the ratios. Needs PostgreSQL "
+                    "(creates and drops scratch databases clearpoint_bench_*) and pgbench on PATH.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--seconds", type=float, help="duration of pgbench and time cap of each gRPC load "
+                        "(default 15; 3 with --quick)")
+    parser.add_argument("--requests", type=int, help="calls counted per gRPC target, after the warm-up "
+                        "(default 20000; 1500 with --quick)")
+    parser.add_argument("--warmup", type=int, help="uncounted calls first (default 500; 100 with --quick)")
+    parser.add_argument("--concurrency", type=int, default=64, help="gRPC calls in flight")
+    parser.add_argument("--channels", type=int, default=1, help="gRPC channels the calls are spread over")
+    parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench -c")
+    parser.add_argument("--database-url",
+                        default=os.environ.get("CLEARPOINT_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+                        help="a PostgreSQL URL whose user may create databases ($CLEARPOINT_BENCH_DATABASE_URL)")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run, well under 30 s")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="result format")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.seconds = args.seconds if args.seconds is not None else (3.0 if quick else 15.0)
+    args.requests = args.requests if args.requests is not None else (1500 if quick else 20_000)
+    args.warmup = args.warmup if args.warmup is not None else (100 if quick else 500)
+    if min(args.seconds, args.requests, args.concurrency, args.channels, args.pgbench_clients) <= 0:
+        parser.error("--seconds, --requests, --concurrency, --channels and --pgbench-clients must be positive")
+    if args.warmup < 0:
+        parser.error("--warmup must not be negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    results = measure(args)
+    print(report(results, args.output == "json", time.monotonic() - started))
+    return 0 if results["check"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
