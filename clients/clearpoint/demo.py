@@ -1,1 +1,167 @@
-def register(groups): pass
+"""`clearpoint demo`: a real platform on the embedded SQLite database, walked through a campaign.
+
+Everything goes over real gRPC on a loopback port: an operator creates an issuer key and a partner;
+the partner creates a campaign, issues vouchers, redeems one at a store, is refused the second
+redemption and a forged code, and watches the campaign's counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from clearpoint.cliutil import env_option, setup_logging
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    demo = groups.add_parser(
+        "demo",
+        help="run a platform on SQLite and walk through a campaign (start here)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env_option(demo, "--database", "CLEARPOINT_DEMO_DATABASE_URL", "",
+               "database URL; empty means a fresh SQLite file in a temporary folder")
+    env_option(demo, "--log-level", "CLEARPOINT_LOG_LEVEL", "warning", "platform log level")
+    demo.set_defaults(run=_run)
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    with tempfile.TemporaryDirectory(prefix="clearpoint-demo-") as tmp:
+        url = args.database or f"sqlite:///{Path(tmp) / 'clearpoint.sqlite3'}"
+        return asyncio.run(_walkthrough(url))
+
+
+async def _walkthrough(url: str) -> int:
+    import grpc
+    from google.protobuf import timestamp_pb2
+    from grpc_status import rpc_status
+
+    from clearpoint.platform import auth, server
+    from clearpoint.platform.app import Platform
+    from clearpoint.platform.errors import Refusal
+    from clearpoint.platform.keystore import MasterKey
+    from clearpoint.v1 import (
+        campaigns_pb2,
+        campaigns_pb2_grpc,
+        errors_pb2,
+        issuer_keys_pb2,
+        issuer_keys_pb2_grpc,
+        partners_pb2,
+        partners_pb2_grpc,
+        redemption_pb2,
+        redemption_pb2_grpc,
+    )
+
+    def rid() -> str:
+        return secrets.token_hex(8)
+
+    def ts(seconds: float) -> timestamp_pb2.Timestamp:
+        t = timestamp_pb2.Timestamp()
+        t.FromNanoseconds(int(seconds * 1e9))
+        return t
+
+    platform = await Platform.open(url, master_key=MasterKey(secrets.token_bytes(32)))
+    running = await server.start(platform, "127.0.0.1:0")
+    target = f"127.0.0.1:{running.port}"
+    _say(f"1. The platform is serving gRPC on {target}, database {url.split('///')[-1]} (SQLite, WAL).")
+    async with platform.db.write() as conn:
+        _, op_key = await auth.create_partner(conn, "demo-operator", auth.ROLE_OPERATOR, platform.clock())
+    channel = grpc.aio.insecure_channel(target)
+    op = (("x-api-key", op_key),)
+    try:
+        keys = issuer_keys_pb2_grpc.IssuerKeyServiceStub(channel)
+        key = (await keys.CreateIssuerKey(issuer_keys_pb2.CreateIssuerKeyRequest(request_id=rid()), metadata=op)).key
+        _say(f"2. An operator created issuer key {key.key_id} (Ed25519; the private half stays sealed in the key store).")
+        partners = partners_pb2_grpc.PartnerServiceStub(channel)
+        created = await partners.CreatePartner(
+            partners_pb2.CreatePartnerRequest(request_id=rid(), name="Fizz Drinks Ltd"), metadata=op
+        )
+        md = (("x-api-key", created.api_key),)
+        _say(f"3. Partner {created.partner.name!r} ({created.partner.partner_id}) got an API key.")
+
+        campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
+        now = time.time()
+        campaign = (
+            await campaigns.CreateCampaign(
+                campaigns_pb2.CreateCampaignRequest(
+                    request_id=rid(), name="Summer cola", prize_description="one free 0.5 l Fizz Cola",
+                    valid_from=ts(now - 60), valid_until=ts(now + 30 * 86400), store_ids=["store-042"],
+                    total_stock=100, uses_per_voucher=1,
+                ),
+                metadata=md,
+            )
+        ).campaign
+        _say(f"4. It created campaign {campaign.campaign_id}: {campaign.prize_description!r}, "
+             f"{campaign.total_stock} prizes, redeemable at store-042.")
+        issued = await campaigns.IssueVouchers(
+            campaigns_pb2.IssueVouchersRequest(request_id=rid(), campaign_id=campaign.campaign_id, count=3),
+            metadata=md,
+        )
+        code = issued.vouchers[0].code
+        _say(f"5. It issued {len(issued.vouchers)} vouchers. The first code ({len(code)} characters, "
+             "fits a version-7 QR code in alphanumeric mode):")
+        _say(f"     {code}")
+
+        watch = campaigns.WatchCampaignProgress(
+            campaigns_pb2.WatchCampaignProgressRequest(campaign_id=campaign.campaign_id), metadata=md
+        )
+        await watch.read()
+        redemption = redemption_pb2_grpc.RedemptionServiceStub(channel)
+        preview = await redemption.ValidateCode(
+            redemption_pb2.ValidateCodeRequest(code=code, store_id="store-042"), metadata=md
+        )
+        _say(f"6. The cashier at store-042 scans it. Preview: redeemable={preview.redeemable}: {preview.message}.")
+        ok = await redemption.Redeem(
+            redemption_pb2.RedeemRequest(request_id=rid(), code=code, store_id="store-042"), metadata=md
+        )
+        _say(f"7. Redeemed: {ok.redemption.redemption_id}. Hand over: {ok.claim.prize_description}.")
+        live = (await asyncio.wait_for(watch.read(), 2)).progress
+        _say(f"   The live campaign stream already shows: redeemed={live.redeemed}, "
+             f"remaining stock={live.remaining_stock}.")
+
+        async def refused(label: str, request: redemption_pb2.RedeemRequest) -> None:
+            try:
+                await redemption.Redeem(request, metadata=md)
+            except grpc.aio.AioRpcError as exc:
+                status = rpc_status.from_call(exc)
+                why = Refusal.from_status(status) if status else None
+                _say(f"{label} refused: {exc.code().name} {why.reason if why else ''}: {exc.details().rstrip('.')}.")
+                return
+            _say(f"{label} was NOT refused: something is wrong")
+            raise SystemExit(1)
+
+        await refused("8. The same voucher scanned again is", redemption_pb2.RedeemRequest(
+            request_id=rid(), code=code, store_id="store-042"))
+        forged = code[:40] + ("A" if code[40] != "A" else "B") + code[41:]
+        await refused("9. A forged code (one character changed) is", redemption_pb2.RedeemRequest(
+            request_id=rid(), code=forged, store_id="store-042"))
+        await refused("10. The second voucher at a store outside the campaign is", redemption_pb2.RedeemRequest(
+            request_id=rid(), code=issued.vouchers[1].code, store_id="store-999"))
+        final = (
+            await campaigns.GetCampaign(campaigns_pb2.GetCampaignRequest(campaign_id=campaign.campaign_id), metadata=md)
+        ).progress
+        refusals = ", ".join(f"{r.count}x {errors_pb2.Reason.Name(r.reason).removeprefix('REASON_')}" for r in final.refused)
+        _say(f"11. Campaign now: issued={final.issued} redeemed={final.redeemed} "
+             f"remaining={final.remaining_stock}; refused: {refusals}.")
+        _say("Done. `clearpoint platform serve --help` runs the platform for real.")
+        watch.cancel()
+    finally:
+        await channel.close()
+        await running.stop(0)
+        await platform.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_run(argparse.Namespace(database="", log_level="warning")))
