@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-
 from clearpoint.v1 import campaigns_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
+
 from tests.helpers import Client, RunningPlatform, refusal_of, rid
 
 

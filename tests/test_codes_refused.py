@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import base45
 import cbor2
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from clearpoint.platform import ids, tokens
 from clearpoint.v1 import campaigns_pb2, issuer_keys_pb2, redemption_pb2
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from tests.helpers import HOUR_US, Client, RunningPlatform, rid, ts
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"

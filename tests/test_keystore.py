@@ -7,12 +7,12 @@ import logging
 
 import grpc
 import pytest
+from clearpoint.platform.schema import issuer_keys
+from clearpoint.v1 import issuer_keys_pb2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 
-from clearpoint.platform.schema import issuer_keys
-from clearpoint.v1 import issuer_keys_pb2
 from tests.conftest import MASTER_KEY
 from tests.helpers import Client, RunningPlatform, refusal_of, rid
 

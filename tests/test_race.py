@@ -11,8 +11,10 @@ from collections import Counter
 
 import grpc
 import pytest
-
+from clearpoint.platform.schema import redemptions, vouchers
 from clearpoint.v1 import campaigns_pb2, redemption_pb2
+from sqlalchemy import func, select
+
 from tests.helpers import Client, RunningPlatform, refusal_of, rid
 
 # (clients, vouchers, uses per voucher, stock) per database: PostgreSQL gets the full load.
@@ -84,3 +86,12 @@ async def test_race_stock_never_exceeded(platform: RunningPlatform, partner: Cli
     assert set(refusals) <= {"STOCK_EXHAUSTED", "VOUCHER_ALREADY_REDEEMED"}
     progress = await _progress(partner, campaign.campaign_id)
     assert (progress.redeemed, progress.remaining_stock) == (stock, 0)
+    # A refusal for stock after the voucher's use was claimed undid that claim: uses match redemptions.
+    async with platform.server.platform.db.read() as conn:
+        uses = await conn.scalar(
+            select(func.sum(vouchers.c.uses_made)).where(vouchers.c.campaign_id == campaign.campaign_id)
+        )
+        rows = await conn.scalar(
+            select(func.count()).select_from(redemptions).where(redemptions.c.campaign_id == campaign.campaign_id)
+        )
+    assert uses == rows == stock

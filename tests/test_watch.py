@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from clearpoint.v1 import campaigns_pb2, errors_pb2
+
 from tests.helpers import Client, RunningPlatform
 
 

@@ -11,12 +11,13 @@ from clearpoint.platform.errors import Refusal, field_invalid
 from clearpoint.platform.keystore import Signer
 from clearpoint.platform.records import Campaign, CampaignSpec, Progress
 from clearpoint.platform.schema import campaign_refusals, campaign_stores, campaigns, vouchers
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 MAX_ISSUE = 10_000
+REFUSAL_SHARDS = 8
 MAX_STORES = 10_000
 MAX_WINDOW_US = 30 * 86_400 * 1_000_000
 DEFAULT_ROLLBACK_WINDOW_US = 15 * 60 * 1_000_000
@@ -191,11 +192,11 @@ async def progress(conn: AsyncConnection, campaign_id: str, now_us: int) -> Prog
         )
     ).one()
     rows = await conn.execute(
-        select(campaign_refusals.c.reason, campaign_refusals.c.count).where(
-            campaign_refusals.c.campaign_id == campaign_id
-        )
+        select(campaign_refusals.c.reason, func.sum(campaign_refusals.c.count))
+        .where(campaign_refusals.c.campaign_id == campaign_id)
+        .group_by(campaign_refusals.c.reason)
     )
-    refused = {reason: count for reason, count in rows}
+    refused = {reason: int(count) for reason, count in rows}
     return Progress(
         campaign_id=campaign_id,
         issued=row.issued,
@@ -210,10 +211,11 @@ async def progress(conn: AsyncConnection, campaign_id: str, now_us: int) -> Prog
 async def count_refusal(conn: AsyncConnection, campaign_id: str, reason: str) -> None:
     """Add one refusal, as one upsert (both SQLite and PostgreSQL speak ON CONFLICT)."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = dialect_insert(campaign_refusals).values(campaign_id=campaign_id, reason=reason, count=1)
+    shard = secrets.randbelow(REFUSAL_SHARDS)
+    stmt = dialect_insert(campaign_refusals).values(campaign_id=campaign_id, reason=reason, shard=shard, count=1)
     await conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=[campaign_refusals.c.campaign_id, campaign_refusals.c.reason],
+            index_elements=[campaign_refusals.c.campaign_id, campaign_refusals.c.reason, campaign_refusals.c.shard],
             set_={"count": campaign_refusals.c.count + 1},
         )
     )

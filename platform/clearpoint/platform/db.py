@@ -67,6 +67,13 @@ class Database:
         async with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection where each statement is its own transaction: one round trip, no BEGIN/COMMIT."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

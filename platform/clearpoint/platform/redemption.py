@@ -29,7 +29,23 @@ from clearpoint.platform.schema import (
     vouchers,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    LargeBinary,
+    Select,
+    String,
+    and_,
+    case,
+    exists,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -161,7 +177,10 @@ class Redeemer:
                 try:
                     outcome = await self._apply(principal, request_id, request_sha256, checked, store_id)
                 except _NotApplied:
-                    reason = await self._diagnose(checked, store_id)
+                    try:
+                        reason = await self._diagnose(checked, store_id, principal, request_id, request_sha256)
+                    except _Replay as replay:
+                        return replay.outcome
                     if reason is None:
                         continue  # the state changed between the two reads (a rollback, say): try again
                     raise refusal(reason) from None
@@ -175,6 +194,8 @@ class Redeemer:
     async def _apply(
         self, principal: Principal, request_id: str, digest: bytes, code: CheckedCode, store_id: str
     ) -> RedeemOutcome:
+        if self.db.is_postgres:
+            return await self._apply_one_statement(principal, request_id, digest, code, store_id)
         try:
             async with self.db.write() as conn:
                 await self._raise_replay(conn, principal, request_id, digest)
@@ -186,6 +207,34 @@ class Redeemer:
             async with self.db.read() as conn:
                 await self._raise_replay(conn, principal, request_id, digest)
             raise
+
+    async def _apply_one_statement(
+        self, principal: Principal, request_id: str, digest: bytes, code: CheckedCode, store_id: str
+    ) -> RedeemOutcome:
+        """PostgreSQL: the whole redemption as one statement in its own transaction (one round trip)."""
+        now = self.clock()
+        redemption_id = ids.new_id("rdm")
+        stmt = one_statement_redeem(principal.partner_id, request_id, digest, code, store_id, redemption_id, now)
+        try:
+            async with self.db.autocommit() as conn:
+                row = (await conn.execute(stmt)).first()
+        except IntegrityError as exc:
+            if "uses_remaining" in str(exc.orig):
+                raise _NotApplied from None  # the voucher matched but the campaign refused: all undone
+            row = None  # a concurrent request with this request_id won: answered below as a replay
+        if row is None:
+            raise _NotApplied  # or answered before: the diagnosis looks for a replay first
+        redemption = Redemption(
+            redemption_id=redemption_id,
+            voucher_id=code.voucher_id,
+            campaign_id=code.campaign_id,
+            store_id=store_id,
+            redeemed_by=principal.partner_id,
+            request_id=request_id,
+            redeemed_us=now,
+        )
+        claim = Claim(code.campaign_id, row.name, row.prize_description, code.voucher_id, row.remaining)
+        return RedeemOutcome(redemption, claim, replayed=False)
 
     async def _redeem_statements(
         self,
@@ -289,10 +338,15 @@ class Redeemer:
 
             raise Refusal.from_status(status_pb2.Status.FromString(bytes(stored.response)))
 
-    async def _diagnose(self, code: CheckedCode, store_id: str) -> str | None:
-        """Which rule refused the redemption, read after the fact; None if nothing does any more."""
+    async def _diagnose(
+        self, code: CheckedCode, store_id: str, principal: Principal, request_id: str, digest: bytes
+    ) -> str | None:
+        """Which rule refused the redemption, read after the fact; None if nothing does any more.
+
+        A request answered before is no refusal: its first answer is raised (as _Replay or Refusal)."""
         now = self.clock()
         async with self.db.read() as conn:
+            await self._raise_replay(conn, principal, request_id, digest)
             voucher = (await conn.execute(select(vouchers).where(vouchers.c.voucher_id == code.voucher_id))).first()
             if voucher is None or voucher.kid != code.kid:
                 return "VOUCHER_UNKNOWN"
@@ -326,6 +380,9 @@ class Redeemer:
             raise refused
         try:
             async with self.db.write() as conn:
+                if self.db.is_postgres:
+                    # A refusal changed nothing: its record need not wait for the WAL flush.
+                    await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 await self._raise_replay(conn, principal, request_id, digest)
                 now = self.clock()
                 await conn.execute(
@@ -482,6 +539,82 @@ class Redeemer:
                 )
             )
         return [_redemption(r) for r in await conn.execute(query)]
+
+
+def one_statement_redeem(
+    partner_id: str, request_id: str, digest: bytes, code: CheckedCode, store_id: str, redemption_id: str, now: int
+) -> Select:
+    """The redemption as one PostgreSQL statement of data-modifying CTEs.
+
+    v claims a use of the voucher (unless this request was answered before); c claims a prize from
+    the campaign only if v did; r records the redemption. If v matched but c did not, r inserts a
+    NULL uses_remaining, the NOT NULL constraint fails the statement, and v is undone with it.
+    """
+    answered = union_all(
+        select(literal(1)).where(redemptions.c.redeemed_by == partner_id, redemptions.c.request_id == request_id),
+        select(literal(1)).where(
+            idempotency.c.principal_id == partner_id,
+            idempotency.c.method == REDEEM_METHOD,
+            idempotency.c.request_id == request_id,
+        ),
+    )
+    key_live = exists().where(issuer_keys.c.kid == vouchers.c.kid, issuer_keys.c.state != "retired")
+    v = (
+        update(vouchers)
+        .where(
+            vouchers.c.voucher_id == code.voucher_id,
+            vouchers.c.campaign_id == code.campaign_id,
+            vouchers.c.kid == code.kid,
+            vouchers.c.uses_made < vouchers.c.uses_allowed,
+            key_live,
+            ~exists(answered),
+        )
+        .values(uses_made=vouchers.c.uses_made + 1)
+        .returning((vouchers.c.uses_allowed - vouchers.c.uses_made).label("remaining"))
+        .cte("v")
+    )
+    store_ok = or_(
+        campaigns.c.all_stores == 1,
+        exists().where(campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == store_id),
+    )
+    c = (
+        update(campaigns)
+        .where(
+            campaigns.c.campaign_id == code.campaign_id,
+            campaigns.c.redeemed - campaigns.c.rolled_back < campaigns.c.total_stock,
+            campaigns.c.valid_from_us <= now,
+            campaigns.c.valid_until_us > now,
+            store_ok,
+            exists(select(v.c.remaining)),
+        )
+        .values(redeemed=campaigns.c.redeemed + 1)
+        .returning(campaigns.c.name, campaigns.c.prize_description)
+        .cte("c")
+    )
+    values = select(
+        literal(redemption_id, String),
+        literal(code.voucher_id, String),
+        literal(code.campaign_id, String),
+        literal(store_id, String),
+        literal(partner_id, String),
+        literal(request_id, String),
+        literal(digest, LargeBinary),
+        literal(now, BigInteger),
+        case((exists(select(c.c.name)), v.c.remaining), else_=null()),
+    ).select_from(v)
+    r = (
+        insert(redemptions)
+        .from_select(
+            ["redemption_id", "voucher_id", "campaign_id", "store_id", "redeemed_by", "request_id",
+             "request_sha256", "redeemed_us", "uses_remaining"],
+            values,
+        )
+        .returning(redemptions.c.redemption_id)
+        .cte("r")
+    )
+    return select(v.c.remaining, c.c.name, c.c.prize_description, r.c.redemption_id).select_from(
+        v.join(c, true()).join(r, true())
+    )
 
 
 async def _campaign_reason(conn: AsyncConnection, campaign, store_id: str | None, now: int) -> str | None:  # type: ignore[no-untyped-def]

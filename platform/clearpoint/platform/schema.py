@@ -109,6 +109,8 @@ campaign_refusals = Table(
     metadata,
     Column("campaign_id", String(32), ForeignKey("campaigns.campaign_id"), primary_key=True),
     Column("reason", String(48), primary_key=True),
+    # Spread over a few rows so concurrent refusals do not queue on one row lock; readers sum them.
+    Column("shard", Integer, primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
 

@@ -85,9 +85,10 @@ def upgrade() -> None:
     op.create_table('campaign_refusals',
     sa.Column('campaign_id', sa.String(length=32), nullable=False),
     sa.Column('reason', sa.String(length=48), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
     sa.Column('count', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.campaign_id'], name=op.f('fk_campaign_refusals_campaign_id_campaigns')),
-    sa.PrimaryKeyConstraint('campaign_id', 'reason', name=op.f('pk_campaign_refusals'))
+    sa.PrimaryKeyConstraint('campaign_id', 'reason', 'shard', name=op.f('pk_campaign_refusals'))
     )
     op.create_table('campaign_stores',
     sa.Column('campaign_id', sa.String(length=32), nullable=False),
