@@ -36,7 +36,7 @@ class Platform:
         master_key_file: Path | None = None,
         clock: Clock = system_clock,
         run_migrations: bool = True,
-        pool_size: int = 20,
+        pool_size: int = 16,
     ) -> Platform:
         db = Database(database_url, pool_size=pool_size)
         if run_migrations:

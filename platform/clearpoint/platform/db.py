@@ -36,7 +36,7 @@ def normalize_url(url: str) -> str:
 class Database:
     """One engine plus the two kinds of transaction the platform uses."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 16, echo: bool = False) -> None:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -47,7 +47,8 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            # A fixed pool: overflow connections would be opened and closed under load, each a new session.
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

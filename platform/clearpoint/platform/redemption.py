@@ -35,10 +35,12 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
+    cast,
     exists,
     insert,
-    literal,
+    literal_column,
     null,
     or_,
     select,
@@ -46,6 +48,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -214,10 +217,15 @@ class Redeemer:
         """PostgreSQL: the whole redemption as one statement in its own transaction (one round trip)."""
         now = self.clock()
         redemption_id = ids.new_id("rdm")
-        stmt = one_statement_redeem(principal.partner_id, request_id, digest, code, store_id, redemption_id, now)
+        params: dict[str, object] = {
+            "partner_id": principal.partner_id, "request_id": request_id, "voucher_id": code.voucher_id,
+            "campaign_id": code.campaign_id, "kid": code.kid, "store_id": store_id,
+            "redemption_id": redemption_id, "digest": digest, "now": now,
+        }
+        values = {**_FIXED, **params}
         try:
             async with self.db.autocommit() as conn:
-                row = (await conn.execute(stmt)).first()
+                row = (await conn.exec_driver_sql(ONE_STATEMENT_SQL, tuple(values[k] for k in _ORDER))).first()
         except IntegrityError as exc:
             if "uses_remaining" in str(exc.orig):
                 raise _NotApplied from None  # the voucher matched but the campaign refused: all undone
@@ -541,30 +549,35 @@ class Redeemer:
         return [_redemption(r) for r in await conn.execute(query)]
 
 
-def one_statement_redeem(
-    partner_id: str, request_id: str, digest: bytes, code: CheckedCode, store_id: str, redemption_id: str, now: int
-) -> Select:
-    """The redemption as one PostgreSQL statement of data-modifying CTEs.
+def _one_statement_redeem() -> Select:
+    """The redemption as one PostgreSQL statement of data-modifying CTEs, built once with bind parameters.
 
     v claims a use of the voucher (unless this request was answered before); c claims a prize from
     the campaign only if v did; r records the redemption. If v matched but c did not, r inserts a
     NULL uses_remaining, the NOT NULL constraint fails the statement, and v is undone with it.
+    Built once so that each call only binds values: building and keying it per call cost more CPU
+    than the database spent on it.
     """
+    p = {name: bindparam(name, type_=kind) for name, kind in (
+        ("partner_id", String), ("request_id", String), ("voucher_id", String), ("campaign_id", String),
+        ("kid", String), ("store_id", String), ("redemption_id", String), ("digest", LargeBinary),
+        ("now", BigInteger),
+    )}
     answered = union_all(
-        select(literal(1)).where(redemptions.c.redeemed_by == partner_id, redemptions.c.request_id == request_id),
-        select(literal(1)).where(
-            idempotency.c.principal_id == partner_id,
+        select(literal_column("1")).where(redemptions.c.redeemed_by == p["partner_id"], redemptions.c.request_id == p["request_id"]),
+        select(literal_column("1")).where(
+            idempotency.c.principal_id == p["partner_id"],
             idempotency.c.method == REDEEM_METHOD,
-            idempotency.c.request_id == request_id,
+            idempotency.c.request_id == p["request_id"],
         ),
     )
     key_live = exists().where(issuer_keys.c.kid == vouchers.c.kid, issuer_keys.c.state != "retired")
     v = (
         update(vouchers)
         .where(
-            vouchers.c.voucher_id == code.voucher_id,
-            vouchers.c.campaign_id == code.campaign_id,
-            vouchers.c.kid == code.kid,
+            vouchers.c.voucher_id == p["voucher_id"],
+            vouchers.c.campaign_id == p["campaign_id"],
+            vouchers.c.kid == p["kid"],
             vouchers.c.uses_made < vouchers.c.uses_allowed,
             key_live,
             ~exists(answered),
@@ -575,15 +588,17 @@ def one_statement_redeem(
     )
     store_ok = or_(
         campaigns.c.all_stores == 1,
-        exists().where(campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == store_id),
+        exists().where(
+            campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == p["store_id"]
+        ),
     )
     c = (
         update(campaigns)
         .where(
-            campaigns.c.campaign_id == code.campaign_id,
+            campaigns.c.campaign_id == p["campaign_id"],
             campaigns.c.redeemed - campaigns.c.rolled_back < campaigns.c.total_stock,
-            campaigns.c.valid_from_us <= now,
-            campaigns.c.valid_until_us > now,
+            campaigns.c.valid_from_us <= p["now"],
+            campaigns.c.valid_until_us > p["now"],
             store_ok,
             exists(select(v.c.remaining)),
         )
@@ -591,16 +606,10 @@ def one_statement_redeem(
         .returning(campaigns.c.name, campaigns.c.prize_description)
         .cte("c")
     )
+    columns = ("redemption_id", "voucher_id", "campaign_id", "store_id", "partner_id", "request_id", "digest", "now")
     values = select(
-        literal(redemption_id, String),
-        literal(code.voucher_id, String),
-        literal(code.campaign_id, String),
-        literal(store_id, String),
-        literal(partner_id, String),
-        literal(request_id, String),
-        literal(digest, LargeBinary),
-        literal(now, BigInteger),
-        case((exists(select(c.c.name)), v.c.remaining), else_=null()),
+        *(cast(p[name], p[name].type).label(f"v_{name}") for name in columns),
+        case((exists(select(c.c.name)), v.c.remaining), else_=null()).label("v_remaining"),
     ).select_from(v)
     r = (
         insert(redemptions)
@@ -615,6 +624,14 @@ def one_statement_redeem(
     return select(v.c.remaining, c.c.name, c.c.prize_description, r.c.redemption_id).select_from(
         v.join(c, true()).join(r, true())
     )
+
+
+ONE_STATEMENT_REDEEM = _one_statement_redeem()
+# Compiled once for asyncpg: each call then sends the same SQL text with its values in order.
+_COMPILED = ONE_STATEMENT_REDEEM.compile(dialect=asyncpg_dialect())
+ONE_STATEMENT_SQL = str(_COMPILED)
+_ORDER = tuple(_COMPILED.positiontup or ())
+_FIXED = {k: v for k, v in _COMPILED.params.items() if v is not None}
 
 
 async def _campaign_reason(conn: AsyncConnection, campaign, store_id: str | None, now: int) -> str | None:  # type: ignore[no-untyped-def]
