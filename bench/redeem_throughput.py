@@ -102,8 +102,9 @@ async def _phase(spec: LoadSpec, stubs: list[Any], first: int, count: int, cap: 
         nonlocal next_index
         while next_index < end and time.monotonic() < deadline:
             i, next_index = next_index, next_index + 1
-            request = redemption_pb2.RedeemRequest(request_id=f"{spec.run_id}-{i}", code=spec.codes[i],
-                                                   store_id=STORE_ID)
+            request = redemption_pb2.RedeemRequest(
+                request_id=f"{spec.run_id}-{i}", code=spec.codes[i], store_id=STORE_ID
+            )
             started = time.perf_counter()
             try:
                 await stub.Redeem(request, metadata=metadata, timeout=CALL_TIMEOUT)
@@ -206,8 +207,9 @@ async def _db_counters(url: str) -> tuple[int, int]:
     """(transactions, sessions) the database has seen, to tell what one redemption costs it."""
     conn = await asyncpg.connect(url)
     try:
-        row = await conn.fetchrow("SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database "
-                                  "WHERE datname = current_database()")
+        row = await conn.fetchrow(
+            "SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database WHERE datname = current_database()"
+        )
         return int(row[0]), int(row[1])
     finally:
         await conn.close()
@@ -306,8 +308,23 @@ def run_pgbench(url: str, clients: int, seconds: float, vouchers: int) -> dict[s
         script.write(PGBENCH_SCRIPT)
         script.flush()
         # -M prepared, as asyncpg (the platform's driver) prepares its statements too.
-        command = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(2, clients)),
-                   "-T", str(max(1, round(seconds))), "-D", f"vouchers={vouchers}", "-f", script.name, url]
+        command = [
+            "pgbench",
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-j",
+            str(min(2, clients)),
+            "-T",
+            str(max(1, round(seconds))),
+            "-D",
+            f"vouchers={vouchers}",
+            "-f",
+            script.name,
+            url,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     if done.returncode != 0:
         raise RuntimeError(f"pgbench failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -357,22 +374,40 @@ async def bootstrap(target: str, operator_key: str, codes_needed: int) -> tuple[
     async with grpc.aio.insecure_channel(target, options=options) as channel:
         as_operator = (("x-api-key", operator_key),)
         await issuer_keys_pb2_grpc.IssuerKeyServiceStub(channel).CreateIssuerKey(
-            issuer_keys_pb2.CreateIssuerKeyRequest(request_id="bench-key"), metadata=as_operator)
+            issuer_keys_pb2.CreateIssuerKeyRequest(request_id="bench-key"), metadata=as_operator
+        )
         partner = await partners_pb2_grpc.PartnerServiceStub(channel).CreatePartner(
-            partners_pb2.CreatePartnerRequest(request_id="bench-partner", name="bench-partner",
-                                              role=partners_pb2.ROLE_PARTNER), metadata=as_operator)
+            partners_pb2.CreatePartnerRequest(
+                request_id="bench-partner", name="bench-partner", role=partners_pb2.ROLE_PARTNER
+            ),
+            metadata=as_operator,
+        )
         as_partner = (("x-api-key", partner.api_key),)
         campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
-        created = await campaigns.CreateCampaign(campaigns_pb2.CreateCampaignRequest(
-            request_id="bench-campaign", name="bench", prize_description="a bench prize",
-            valid_from=_ts(time.time() - 60), valid_until=_ts(time.time() + 86_400),
-            total_stock=10**12, uses_per_voucher=1), metadata=as_partner)
+        created = await campaigns.CreateCampaign(
+            campaigns_pb2.CreateCampaignRequest(
+                request_id="bench-campaign",
+                name="bench",
+                prize_description="a bench prize",
+                valid_from=_ts(time.time() - 60),
+                valid_until=_ts(time.time() + 86_400),
+                total_stock=10**12,
+                uses_per_voucher=1,
+            ),
+            metadata=as_partner,
+        )
         campaign_id = created.campaign.campaign_id
         codes: list[str] = []
         while len(codes) < codes_needed:
-            issued = await campaigns.IssueVouchers(campaigns_pb2.IssueVouchersRequest(
-                request_id=f"bench-issue-{len(codes)}", campaign_id=campaign_id,
-                count=min(10_000, codes_needed - len(codes))), metadata=as_partner, timeout=300)
+            issued = await campaigns.IssueVouchers(
+                campaigns_pb2.IssueVouchersRequest(
+                    request_id=f"bench-issue-{len(codes)}",
+                    campaign_id=campaign_id,
+                    count=min(10_000, codes_needed - len(codes)),
+                ),
+                metadata=as_partner,
+                timeout=300,
+            )
             codes.extend(v.code for v in issued.vouchers)
     return partner.api_key, campaign_id, codes
 
@@ -380,7 +415,8 @@ async def bootstrap(target: str, operator_key: str, codes_needed: int) -> tuple[
 async def redeemed_count(target: str, api_key: str, campaign_id: str) -> int:
     async with grpc.aio.insecure_channel(target) as channel:
         reply = await campaigns_pb2_grpc.CampaignServiceStub(channel).GetCampaign(
-            campaigns_pb2.GetCampaignRequest(campaign_id=campaign_id), metadata=(("x-api-key", api_key),))
+            campaigns_pb2.GetCampaignRequest(campaign_id=campaign_id), metadata=(("x-api-key", api_key),)
+        )
     return reply.progress.redeemed
 
 
@@ -390,8 +426,11 @@ async def redeemed_count(target: str, api_key: str, campaign_id: str) -> int:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     base = args.database_url
     sql_db, platform_db = f"clearpoint_bench_{os.getpid()}_sql", f"clearpoint_bench_{os.getpid()}_platform"
-    env = {**os.environ, "CLEARPOINT_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
-           "CLEARPOINT_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "CLEARPOINT_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "CLEARPOINT_LOG_LEVEL": "warning",
+    }
     created: list[str] = []
     cleanup: list[Callable[[], object]] = []
     on_error: list[Callable[[], object]] = []
@@ -402,13 +441,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_ms_per_call": cpu_ms,
     }
     try:
-        say(f"pgbench: database {sql_db} (platform schema), {args.pgbench_clients} clients, "
-            f"{args.seconds:g} s")
+        say(f"pgbench: database {sql_db} (platform schema), {args.pgbench_clients} clients, {args.seconds:g} s")
         create_db(base, sql_db)
         created.append(sql_db)
         clearpoint(env, "platform", "migrate", "--database", db_url(base, sql_db))
-        results["pgbench"] = run_pgbench(db_url(base, sql_db), args.pgbench_clients, args.seconds,
-                                         vouchers=20_000 if args.quick else 100_000)
+        results["pgbench"] = run_pgbench(
+            db_url(base, sql_db), args.pgbench_clients, args.seconds, vouchers=20_000 if args.quick else 100_000
+        )
         say(f"pgbench: {results['pgbench']['tps']:.0f} tps")
 
         say(f"platform: database {platform_db}, starting `clearpoint platform serve`")
@@ -421,7 +460,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         cleanup.append(log_file.close)
         platform = subprocess.Popen(
             [clearpoint_command(), "platform", "serve", "--listen", target, "--database", url],
-            env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
         cleanup.append(lambda: stop_process(platform))
 
         def show_log() -> None:
@@ -432,12 +474,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         asyncio.run(wait_serving(target, platform))
         say(f"platform: issuing {args.warmup + args.requests} codes")
         partner_key, campaign_id, codes = asyncio.run(
-            bootstrap(target, operator_key.strip(), args.warmup + args.requests))
+            bootstrap(target, operator_key.strip(), args.warmup + args.requests)
+        )
 
         def load(name: str, target: str, pid: int | None) -> tuple[Phase, Phase]:
-            spec = LoadSpec(target=target, api_key=partner_key, codes=codes, warmup=args.warmup,
-                            requests=args.requests, concurrency=args.concurrency, seconds=args.seconds,
-                            channels=args.channels, run_id=name)
+            spec = LoadSpec(
+                target=target,
+                api_key=partner_key,
+                codes=codes,
+                warmup=args.warmup,
+                requests=args.requests,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                channels=args.channels,
+                run_id=name,
+            )
             cpu_before = cpu_seconds(pid)
             warm, measured = drive(spec)
             cpu_after = cpu_seconds(pid)
@@ -473,8 +524,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "db_xacts_per_redemption": round((after[0] - before[0]) / successes, 2) if successes else None,
             "db_sessions_opened": after[1] - before[1] - 1,  # less the one counting them
         }
-        say(f"platform: {measured.rate:.0f} redemptions/s; the campaign counts {redeemed} redeemed, the "
-            f"generator saw {successes} successes ({'match' if redeemed == successes else 'MISMATCH'})")
+        say(
+            f"platform: {measured.rate:.0f} redemptions/s; the campaign counts {redeemed} redeemed, the "
+            f"generator saw {successes} successes ({'match' if redeemed == successes else 'MISMATCH'})"
+        )
         if measured.failed:
             say(f"platform failures: {measured.failed}; first: {measured.first_error}")
             show_log()
@@ -502,62 +555,86 @@ def report(results: dict[str, Any], as_json: bool, wall: float) -> str:
     def ratio(a: float, b: float) -> float | None:
         return round(a / b, 3) if b else None
 
-    ratios = {"platform/bare_grpc": ratio(plat.rate, bare.rate),
-              "platform/pgbench": ratio(plat.rate, pg["tps"]),
-              "bare_grpc/pgbench": ratio(bare.rate, pg["tps"])}
+    ratios = {
+        "platform/bare_grpc": ratio(plat.rate, bare.rate),
+        "platform/pgbench": ratio(plat.rate, pg["tps"]),
+        "bare_grpc/pgbench": ratio(bare.rate, pg["tps"]),
+    }
     if as_json:
-        return json.dumps({**results, "bare_grpc": asdict(bare), "platform": asdict(plat), "ratios": ratios,
-                           "cpus": os.cpu_count(), "wall_seconds": round(wall, 1)}, indent=2)
+        return json.dumps(
+            {
+                **results,
+                "bare_grpc": asdict(bare),
+                "platform": asdict(plat),
+                "ratios": ratios,
+                "cpus": os.cpu_count(),
+                "wall_seconds": round(wall, 1),
+            },
+            indent=2,
+        )
     s, cpu, check = results["settings"], results["server_cpu_ms_per_call"], results["check"]
     lines = [
         f"redemptions: {s['concurrency']} gRPC calls in flight, pgbench -c {pg['clients']}, "
         f"{os.cpu_count()} CPUs (load average {results['load_average']:.1f} at start), {wall:.0f} s in all",
-        f"{'':24}{'per s':>8}{'ok':>8}{'failed':>8}{'mean ms':>9}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'server CPU ms':>15}",
+        f"{'':24}{'per s':>8}{'ok':>8}{'failed':>8}{'mean ms':>9}{'p50 ms':>8}{'p99 ms':>8}{'server CPU ms':>15}",
         f"{'pgbench (SQL only)':24}{pg['tps']:8.0f}{pg['transactions']:8d}{pg['failed']:8d}"
         f"{pg['latency_ms']:9.1f}{'-':>8}{'-':>8}{'-':>15}",
     ]
-    for label, key, phase in (("bare grpc.aio (no-op)", "bare_grpc", bare),
-                              ("clearpoint platform", "platform", plat)):
-        lines.append(f"{label:24}{phase.rate:8.0f}{phase.ok:8d}{sum(phase.failed.values()):8d}"
-                     f"{phase.mean_ms:9.1f}{phase.p50_ms:8.1f}{phase.p99_ms:8.1f}{cpu.get(key) or '-':>15}")
+    for label, key, phase in (("bare grpc.aio (no-op)", "bare_grpc", bare), ("clearpoint platform", "platform", plat)):
+        lines.append(
+            f"{label:24}{phase.rate:8.0f}{phase.ok:8d}{sum(phase.failed.values()):8d}"
+            f"{phase.mean_ms:9.1f}{phase.p50_ms:8.1f}{phase.p99_ms:8.1f}{cpu.get(key) or '-':>15}"
+        )
     lines.append("")
-    lines += [f"{name.replace('/', ' / ').replace('_', ' '):24}{value if value is not None else '-':>8}"
-              for name, value in ratios.items()]
+    lines += [
+        f"{name.replace('/', ' / ').replace('_', ' '):24}{value if value is not None else '-':>8}"
+        for name, value in ratios.items()
+    ]
     lines.append("")
-    lines.append(f"check: campaign counts {check['campaign_redeemed']} redeemed, generator saw "
-                 f"{check['successes_seen']} successes: {'match' if check['ok'] else 'MISMATCH'}")
-    lines.append(f"database: ~{check['db_xacts_per_redemption']} transactions per redemption, "
-                 f"{check['db_sessions_opened']} sessions opened during the platform load")
+    lines.append(
+        f"check: campaign counts {check['campaign_redeemed']} redeemed, generator saw "
+        f"{check['successes_seen']} successes: {'match' if check['ok'] else 'MISMATCH'}"
+    )
+    lines.append(
+        f"database: ~{check['db_xacts_per_redemption']} transactions per redemption, "
+        f"{check['db_sessions_opened']} sessions opened during the platform load"
+    )
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Redemptions per second of the real platform against pgbench running the same SQL and "
-                    "a do-nothing grpc.aio server, measured in one run, with the ratios. Needs PostgreSQL "
-                    "(it creates and drops scratch databases clearpoint_bench_*) and pgbench on PATH.",
+        "a do-nothing grpc.aio server, measured in one run, with the ratios. Needs PostgreSQL "
+        "(it creates and drops scratch databases clearpoint_bench_*) and pgbench on PATH.",
         epilog="examples:\n  python bench/redeem_throughput.py --quick      # smoke run, under 30 s\n"
-               "  python bench/redeem_throughput.py -o json > redeem.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float,
-                        help="pgbench's duration and each gRPC load's time cap (default 15; 3 with --quick)")
-    parser.add_argument("--requests", type=int,
-                        help="calls counted per gRPC target, after the warm-up "
-                             "(default 20000; 1500 with --quick)")
+        "  python bench/redeem_throughput.py -o json > redeem.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--seconds", type=float, help="pgbench's duration and each gRPC load's time cap (default 15; 3 with --quick)"
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        help="calls counted per gRPC target, after the warm-up (default 20000; 1500 with --quick)",
+    )
     parser.add_argument("--warmup", type=int, help="uncounted calls first (default 500; 100 with --quick)")
     parser.add_argument("--concurrency", type=int, default=64, help="gRPC calls in flight (default 64)")
-    parser.add_argument("--channels", type=int, default=1,
-                        help="gRPC channels, each its own connection, the calls share (default 1)")
-    parser.add_argument("--pgbench-clients", type=int, default=8,
-                        help="pgbench -c: its concurrent database sessions (default 8)")
-    parser.add_argument("--database-url",
-                        default=os.environ.get("CLEARPOINT_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
-                        help="PostgreSQL server URL whose user may create databases "
-                             f"(default $CLEARPOINT_BENCH_DATABASE_URL or {DEFAULT_DATABASE_URL})")
+    parser.add_argument(
+        "--channels", type=int, default=1, help="gRPC channels, each its own connection, the calls share (default 1)"
+    )
+    parser.add_argument(
+        "--pgbench-clients", type=int, default=8, help="pgbench -c: its concurrent database sessions (default 8)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CLEARPOINT_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="PostgreSQL server URL whose user may create databases "
+        f"(default $CLEARPOINT_BENCH_DATABASE_URL or {DEFAULT_DATABASE_URL})",
+    )
     parser.add_argument("--quick", action="store_true", help="a small smoke run, well under 30 s")
-    parser.add_argument("-o", "--output", choices=("table", "json"), default="table",
-                        help="table (default) or json")
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="table (default) or json")
     args = parser.parse_args(argv)
     args.seconds = args.seconds if args.seconds is not None else (3.0 if args.quick else 15.0)
     args.requests = args.requests if args.requests is not None else (1500 if args.quick else 20_000)

@@ -1,7 +1,7 @@
 """Generate the Python stubs under clients/clearpoint/v1/ from protos/, or check they are current.
 
-    python scripts/gen_protos.py          # regenerate
-    python scripts/gen_protos.py --check  # exit 1 if the committed stubs differ from fresh ones
+python scripts/gen_protos.py          # regenerate
+python scripts/gen_protos.py --check  # exit 1 if the committed stubs differ from fresh ones
 """
 
 from __future__ import annotations
@@ -32,10 +32,16 @@ def _plugin() -> str:
 def generate(out: Path) -> None:
     sources = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / PACKAGE).glob("*.proto"))
     cmd = [
-        sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTOS}",
         f"--plugin=protoc-gen-mypy_grpc={_plugin()}",
-        f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}",
-        f"--mypy_grpc_out={out}", *sources,
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        f"--mypy_grpc_out={out}",
+        *sources,
     ]
     subprocess.run(cmd, check=True, cwd=PROTOS)
 

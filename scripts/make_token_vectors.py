@@ -64,25 +64,19 @@ VALID_CASES = (
         "typical",
         "A voucher valid for calendar year 2026, signed with the first key.",
         "c1a00001",
-        tokens.VoucherClaims(
-            bytes.fromhex("0123456789abcdef"), bytes.fromhex("c0ffee000001"), JAN_2026, JAN_2027
-        ),
+        tokens.VoucherClaims(bytes.fromhex("0123456789abcdef"), bytes.fromhex("c0ffee000001"), JAN_2026, JAN_2027),
     ),
     (
         "second_key",
         "Another voucher of another campaign, signed with the second key.",
         "c1a00002",
-        tokens.VoucherClaims(
-            bytes.fromhex("fedcba9876543210"), bytes.fromhex("c0ffee000002"), 1780000000, 1790000000
-        ),
+        tokens.VoucherClaims(bytes.fromhex("fedcba9876543210"), bytes.fromhex("c0ffee000002"), 1780000000, 1790000000),
     ),
     (
         "third_key_one_day",
         "A voucher valid for one day (2026-06-01), signed with the third key.",
         "c1a00003",
-        tokens.VoucherClaims(
-            bytes.fromhex("00000000000000ff"), bytes.fromhex("000000000003"), 1780272000, 1780358400
-        ),
+        tokens.VoucherClaims(bytes.fromhex("00000000000000ff"), bytes.fromhex("000000000003"), 1780272000, 1780358400),
     ),
     (
         "smallest_times",
@@ -168,9 +162,7 @@ def _invalid_vectors(base: dict[str, Any]) -> list[dict[str, Any]]:
         """value is the code text, or the COSE bytes to prefix and Base45-encode."""
         text = value if isinstance(value, str) else _text(value)
         cose_hex = None if isinstance(value, str) else value.hex()
-        out.append(
-            {"name": name, "code": text, "reason": reason, "description": description, "cose_hex": cose_hex}
-        )
+        out.append({"name": name, "code": text, "reason": reason, "description": description, "cose_hex": cose_hex})
 
     def sign1(p: Any, u: Any, pl: bytes, s: bytes, tag: int | None = 18) -> bytes:
         arr = [p, u, pl, s]
@@ -219,9 +211,7 @@ def _invalid_vectors(base: dict[str, Any]) -> list[dict[str, Any]]:
         code + " ",
         "A valid code followed by a space (in the alphabet, but the Base45 length becomes invalid).",
     )
-    add(
-        "base45_bad_length", MALFORMED, code + "0", "One character appended: length 1 modulo 3 is not Base45."
-    )
+    add("base45_bad_length", MALFORMED, code + "0", "One character appended: length 1 modulo 3 is not Base45.")
     add(
         "base45_triple_overflow",
         MALFORMED,
@@ -275,12 +265,8 @@ def _invalid_vectors(base: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
     # COSE structure.
-    add(
-        "untagged", MALFORMED, sign1(prot, {}, payload, sig, tag=None), "The valid COSE_Sign1 without tag 18."
-    )
-    add(
-        "tag_cose_sign", MALFORMED, sign1(prot, {}, payload, sig, tag=98), "Tag 98 (COSE_Sign) instead of 18."
-    )
+    add("untagged", MALFORMED, sign1(prot, {}, payload, sig, tag=None), "The valid COSE_Sign1 without tag 18.")
+    add("tag_cose_sign", MALFORMED, sign1(prot, {}, payload, sig, tag=98), "Tag 98 (COSE_Sign) instead of 18.")
     add(
         "tag_cwt_wrapped",
         MALFORMED,
@@ -364,9 +350,7 @@ def _invalid_vectors(base: dict[str, Any]) -> list[dict[str, Any]]:
         signed(prot, claims_with(6, JAN_2026)),
         "Correctly signed; an extra iat (6) claim.",
     )
-    add(
-        "voucher_id_short", MALFORMED, signed(prot, claims_with(7, bytes(7))), "Correctly signed; 7-byte cti."
-    )
+    add("voucher_id_short", MALFORMED, signed(prot, claims_with(7, bytes(7))), "Correctly signed; 7-byte cti.")
     add(
         "campaign_id_text",
         MALFORMED,

@@ -38,7 +38,10 @@ async def _fresh_pg_database(base_url: str) -> tuple[str, str]:
     url = make_url(base_url)
     name = f"clearpoint_test_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(
-        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
         database=url.database or "postgres",
     )
     try:
@@ -53,7 +56,10 @@ async def _drop_pg_database(base_url: str, name: str) -> None:
 
     url = make_url(base_url)
     admin = await asyncpg.connect(
-        host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username, password=url.password,
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
         database=url.database or "postgres",
     )
     try:

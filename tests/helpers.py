@@ -63,7 +63,9 @@ class Client:
     async def create_key_if_none(self) -> None:
         keys = await self.keys.ListIssuerKeys(issuer_keys_pb2.ListIssuerKeysRequest(), metadata=self.metadata)
         if not keys.keys:
-            await self.keys.CreateIssuerKey(issuer_keys_pb2.CreateIssuerKeyRequest(request_id=rid()), metadata=self.metadata)
+            await self.keys.CreateIssuerKey(
+                issuer_keys_pb2.CreateIssuerKeyRequest(request_id=rid()), metadata=self.metadata
+            )
 
     async def campaign(self, now_us: int, **overrides: object) -> campaigns_pb2.Campaign:
         fields: dict[str, object] = dict(
@@ -92,7 +94,9 @@ class Client:
 
     async def redeem(self, code: str, store_id: str = "store-1", request_id: str | None = None, **kw: str):  # type: ignore[no-untyped-def]
         return await self.redemption.Redeem(
-            redemption_pb2.RedeemRequest(request_id=rid() if request_id is None else request_id, code=code, store_id=store_id, **kw),
+            redemption_pb2.RedeemRequest(
+                request_id=rid() if request_id is None else request_id, code=code, store_id=store_id, **kw
+            ),
             metadata=self.metadata,
         )
 

@@ -43,13 +43,16 @@ async def test_partner_cannot_administer(platform: RunningPlatform, partner: Cli
     denied = grpc.StatusCode.PERMISSION_DENIED
     await _refused(
         partner.keys.CreateIssuerKey(issuer_keys_pb2.CreateIssuerKeyRequest(request_id=rid()), metadata=md),
-        "PERMISSION_DENIED", denied,
+        "PERMISSION_DENIED",
+        denied,
     )
-    await _refused(partner.keys.ListIssuerKeys(issuer_keys_pb2.ListIssuerKeysRequest(), metadata=md),
-                   "PERMISSION_DENIED", denied)
+    await _refused(
+        partner.keys.ListIssuerKeys(issuer_keys_pb2.ListIssuerKeysRequest(), metadata=md), "PERMISSION_DENIED", denied
+    )
     await _refused(
         partner.partners.CreatePartner(partners_pb2.CreatePartnerRequest(request_id=rid(), name="x"), metadata=md),
-        "PERMISSION_DENIED", denied,
+        "PERMISSION_DENIED",
+        denied,
     )
     me = await partner.partners.WhoAmI(partners_pb2.WhoAmIRequest(), metadata=md)
     assert me.partner.role == partners_pb2.ROLE_PARTNER
@@ -63,24 +66,31 @@ async def test_partner_sees_only_its_own_campaigns(platform: RunningPlatform, pa
     md = partner.metadata
     denied = grpc.StatusCode.PERMISSION_DENIED
 
-    await _refused(partner.campaigns.GetCampaign(campaigns_pb2.GetCampaignRequest(campaign_id=theirs.campaign_id),
-                                                 metadata=md), "PERMISSION_DENIED", denied)
+    await _refused(
+        partner.campaigns.GetCampaign(campaigns_pb2.GetCampaignRequest(campaign_id=theirs.campaign_id), metadata=md),
+        "PERMISSION_DENIED",
+        denied,
+    )
     await _refused(
         partner.campaigns.IssueVouchers(
             campaigns_pb2.IssueVouchersRequest(request_id=rid(), campaign_id=theirs.campaign_id, count=1), metadata=md
         ),
-        "PERMISSION_DENIED", denied,
+        "PERMISSION_DENIED",
+        denied,
     )
     await _refused(
         partner.redemption.ListRedemptions(
             redemption_pb2.ListRedemptionsRequest(campaign_id=theirs.campaign_id), metadata=md
         ),
-        "PERMISSION_DENIED", denied,
+        "PERMISSION_DENIED",
+        denied,
     )
     await _refused(
-        partner.redemption.GetVoucher(redemption_pb2.GetVoucherRequest(voucher_id=their_voucher.voucher_id),
-                                      metadata=md),
-        "PERMISSION_DENIED", denied,
+        partner.redemption.GetVoucher(
+            redemption_pb2.GetVoucherRequest(voucher_id=their_voucher.voucher_id), metadata=md
+        ),
+        "PERMISSION_DENIED",
+        denied,
     )
     stream = partner.campaigns.WatchCampaignProgress(
         campaigns_pb2.WatchCampaignProgressRequest(campaign_id=theirs.campaign_id), metadata=md
@@ -91,7 +101,9 @@ async def test_partner_sees_only_its_own_campaigns(platform: RunningPlatform, pa
     assert [c.campaign_id for c in listed.campaigns] == [mine.campaign_id]
     # An operator sees both.
     op = platform.operator()
-    everything = await op.campaigns.ListCampaigns(campaigns_pb2.ListCampaignsRequest(page_size=1000), metadata=op.metadata)
+    everything = await op.campaigns.ListCampaigns(
+        campaigns_pb2.ListCampaignsRequest(page_size=1000), metadata=op.metadata
+    )
     assert {mine.campaign_id, theirs.campaign_id} <= {c.campaign_id for c in everything.campaigns}
 
 
@@ -111,7 +123,8 @@ async def test_paging_and_bad_page_token(platform: RunningPlatform, partner: Cli
         partner.campaigns.ListCampaigns(
             campaigns_pb2.ListCampaignsRequest(page_token="garbage"), metadata=partner.metadata
         ),
-        "PAGE_TOKEN_INVALID", grpc.StatusCode.INVALID_ARGUMENT,
+        "PAGE_TOKEN_INVALID",
+        grpc.StatusCode.INVALID_ARGUMENT,
     )
 
 

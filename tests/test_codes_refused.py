@@ -115,9 +115,7 @@ async def test_expired_and_not_yet_valid(platform: RunningPlatform, partner: Cli
     assert (await partner.redeem_refusal(v_later.code)).reason == "VOUCHER_EXPIRED"
 
 
-async def test_retired_key_refuses_its_codes_rotated_key_keeps_them(
-    platform: RunningPlatform, partner: Client
-) -> None:
+async def test_retired_key_refuses_its_codes_rotated_key_keeps_them(platform: RunningPlatform, partner: Client) -> None:
     op = platform.operator()
     campaign = await partner.campaign(platform.clock(), uses_per_voucher=5)
     (old,) = await partner.issue(campaign.campaign_id, 1)

@@ -38,9 +38,14 @@ def test_every_rpc_and_field_commented() -> None:
 
     out = ROOT / "build-descriptor.pb"
     try:
-        args = ["protoc", f"-I{ROOT / 'protos'}", f"-I{Path(protoc.__file__).parent / '_proto'}",
-                "--include_source_info", f"--descriptor_set_out={out}",
-                *[str(p.relative_to(ROOT / "protos")) for p in (ROOT / "protos" / "clearpoint" / "v1").glob("*.proto")]]
+        args = [
+            "protoc",
+            f"-I{ROOT / 'protos'}",
+            f"-I{Path(protoc.__file__).parent / '_proto'}",
+            "--include_source_info",
+            f"--descriptor_set_out={out}",
+            *[str(p.relative_to(ROOT / "protos")) for p in (ROOT / "protos" / "clearpoint" / "v1").glob("*.proto")],
+        ]
         cwd = os.getcwd()
         os.chdir(ROOT / "protos")
         try:

@@ -7,7 +7,9 @@ import sys
 
 
 def test_demo_walkthrough() -> None:
-    result = subprocess.run([sys.executable, "-m", "clearpoint.cli", "demo"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "clearpoint.cli", "demo"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Redeemed: rdm_" in out

@@ -22,7 +22,9 @@ async def test_private_keys_sealed_and_never_logged(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     op = platform.operator()
-    rotated = await op.keys.RotateIssuerKey(issuer_keys_pb2.RotateIssuerKeyRequest(request_id=rid()), metadata=op.metadata)
+    rotated = await op.keys.RotateIssuerKey(
+        issuer_keys_pb2.RotateIssuerKeyRequest(request_id=rid()), metadata=op.metadata
+    )
     campaign = await partner.campaign(platform.clock())
     await partner.issue(campaign.campaign_id, 3)
     listed = await op.keys.ListIssuerKeys(issuer_keys_pb2.ListIssuerKeysRequest(), metadata=op.metadata)

@@ -24,7 +24,7 @@ async def test_reflection_lists_and_describes_services(platform: RunningPlatform
 
         async def ask(**kw):  # type: ignore[no-untyped-def]
             call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kw)]))
-            return [r async for r in call][0]
+            return await anext(aiter(call))
 
         listed = await ask(list_services="")
         names = {s.name for s in listed.list_services_response.service}
@@ -36,7 +36,9 @@ async def test_reflection_lists_and_describes_services(platform: RunningPlatform
             "grpc.health.v1.Health",
         } <= names
         described = await ask(file_containing_symbol="clearpoint.v1.RedemptionService")
-        files = [descriptor_pb2.FileDescriptorProto.FromString(b) for b in
-                 described.file_descriptor_response.file_descriptor_proto]
+        files = [
+            descriptor_pb2.FileDescriptorProto.FromString(b)
+            for b in described.file_descriptor_response.file_descriptor_proto
+        ]
         methods = {m.name for f in files for s in f.service for m in s.method}
         assert {"Redeem", "ValidateCode", "RollbackRedemption", "ListRedemptions", "GetVoucher"} <= methods

@@ -96,9 +96,7 @@ def with_cose(cose: bytes) -> str:
 
 
 def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_token_vectors", ROOT / "scripts" / "make_token_vectors.py"
-    )
+    spec = importlib.util.spec_from_file_location("make_token_vectors", ROOT / "scripts" / "make_token_vectors.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -405,9 +403,7 @@ def test_random_signatures_never_verify(signature: bytes) -> None:
     cose = cbor2.dumps(
         cbor2.CBORTag(18, [bytes.fromhex(v["protected_hex"]), {}, bytes.fromhex(v["payload_hex"]), signature])
     )
-    assert check(with_cose(cose)) == (
-        "ACCEPTED" if signature.hex() == v["signature_hex"] else "SIGNATURE_INVALID"
-    )
+    assert check(with_cose(cose)) == ("ACCEPTED" if signature.hex() == v["signature_hex"] else "SIGNATURE_INVALID")
 
 
 @settings(max_examples=300, deadline=None)
@@ -470,9 +466,7 @@ def test_pycose_verifies_our_codes(v: dict[str, Any]) -> None:
 @pytest.mark.parametrize("v", VECTORS["valid"], ids=lambda v: v["name"])
 def test_we_accept_what_pycose_signs(v: dict[str, Any]) -> None:
     kid = kid_from_hex(v["kid_hex"])
-    msg = Sign1Message(
-        phdr={Algorithm: EdDSA, COSE_KID: kid}, uhdr={}, payload=bytes.fromhex(v["payload_hex"])
-    )
+    msg = Sign1Message(phdr={Algorithm: EdDSA, COSE_KID: kid}, uhdr={}, payload=bytes.fromhex(v["payload_hex"]))
     msg.key = pycose_key(v["kid_hex"], private=True)
     code = with_cose(msg.encode(tag=True))
     parsed = parse_code(code)
@@ -488,9 +482,7 @@ def test_we_refuse_pycose_messages_outside_the_profile() -> None:
     variants = [
         Sign1Message(phdr={COSE_KID: KID, Algorithm: EdDSA}, payload=payload),  # header keys out of order
         Sign1Message(phdr={Algorithm: EdDSA}, uhdr={COSE_KID: KID}, payload=payload),  # kid unprotected
-        Sign1Message(
-            phdr={Algorithm: EdDSA, COSE_KID: KID}, payload=cbor2.dumps({5: 1, 4: 2})
-        ),  # claims missing
+        Sign1Message(phdr={Algorithm: EdDSA, COSE_KID: KID}, payload=cbor2.dumps({5: 1, 4: 2})),  # claims missing
     ]
     for msg in variants:
         msg.key = key

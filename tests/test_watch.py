@@ -12,7 +12,7 @@ from tests.helpers import Client, RunningPlatform
 
 async def test_stream_reports_redemption_within_a_second(platform: RunningPlatform, partner: Client) -> None:
     campaign = await partner.campaign(platform.clock(), total_stock=5)
-    v1, v2 = await partner.issue(campaign.campaign_id, 2)
+    v1, _ = await partner.issue(campaign.campaign_id, 2)
     stream = partner.campaigns.WatchCampaignProgress(
         campaigns_pb2.WatchCampaignProgressRequest(campaign_id=campaign.campaign_id), metadata=partner.metadata
     )

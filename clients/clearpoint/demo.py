@@ -25,8 +25,13 @@ def register(groups: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    env_option(demo, "--database", "CLEARPOINT_DEMO_DATABASE_URL", "",
-               "database URL; empty means a fresh SQLite file in a temporary folder")
+    env_option(
+        demo,
+        "--database",
+        "CLEARPOINT_DEMO_DATABASE_URL",
+        "",
+        "database URL; empty means a fresh SQLite file in a temporary folder",
+    )
     env_option(demo, "--log-level", "CLEARPOINT_LOG_LEVEL", "warning", "platform log level")
     demo.set_defaults(run=_run)
 
@@ -44,9 +49,6 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _walkthrough(url: str) -> int:
     import grpc
-    from google.protobuf import timestamp_pb2
-    from grpc_status import rpc_status
-
     from clearpoint.platform import auth, server
     from clearpoint.platform.app import Platform
     from clearpoint.platform.errors import Refusal
@@ -62,6 +64,8 @@ async def _walkthrough(url: str) -> int:
         redemption_pb2,
         redemption_pb2_grpc,
     )
+    from google.protobuf import timestamp_pb2
+    from grpc_status import rpc_status
 
     def rid() -> str:
         return secrets.token_hex(8)
@@ -82,7 +86,9 @@ async def _walkthrough(url: str) -> int:
     try:
         keys = issuer_keys_pb2_grpc.IssuerKeyServiceStub(channel)
         key = (await keys.CreateIssuerKey(issuer_keys_pb2.CreateIssuerKeyRequest(request_id=rid()), metadata=op)).key
-        _say(f"2. An operator created issuer key {key.key_id} (Ed25519; the private half stays sealed in the key store).")
+        _say(
+            f"2. An operator created issuer key {key.key_id} (Ed25519; the private half stays sealed in the key store)."
+        )
         partners = partners_pb2_grpc.PartnerServiceStub(channel)
         created = await partners.CreatePartner(
             partners_pb2.CreatePartnerRequest(request_id=rid(), name="Fizz Drinks Ltd"), metadata=op
@@ -95,22 +101,31 @@ async def _walkthrough(url: str) -> int:
         campaign = (
             await campaigns.CreateCampaign(
                 campaigns_pb2.CreateCampaignRequest(
-                    request_id=rid(), name="Summer cola", prize_description="one free 0.5 l Fizz Cola",
-                    valid_from=ts(now - 60), valid_until=ts(now + 30 * 86400), store_ids=["store-042"],
-                    total_stock=100, uses_per_voucher=1,
+                    request_id=rid(),
+                    name="Summer cola",
+                    prize_description="one free 0.5 l Fizz Cola",
+                    valid_from=ts(now - 60),
+                    valid_until=ts(now + 30 * 86400),
+                    store_ids=["store-042"],
+                    total_stock=100,
+                    uses_per_voucher=1,
                 ),
                 metadata=md,
             )
         ).campaign
-        _say(f"4. It created campaign {campaign.campaign_id}: {campaign.prize_description!r}, "
-             f"{campaign.total_stock} prizes, redeemable at store-042.")
+        _say(
+            f"4. It created campaign {campaign.campaign_id}: {campaign.prize_description!r}, "
+            f"{campaign.total_stock} prizes, redeemable at store-042."
+        )
         issued = await campaigns.IssueVouchers(
             campaigns_pb2.IssueVouchersRequest(request_id=rid(), campaign_id=campaign.campaign_id, count=3),
             metadata=md,
         )
         code = issued.vouchers[0].code
-        _say(f"5. It issued {len(issued.vouchers)} vouchers. The first code ({len(code)} characters, "
-             "fits a version-7 QR code in alphanumeric mode):")
+        _say(
+            f"5. It issued {len(issued.vouchers)} vouchers. The first code ({len(code)} characters, "
+            "fits a version-7 QR code in alphanumeric mode):"
+        )
         _say(f"     {code}")
 
         watch = campaigns.WatchCampaignProgress(
@@ -127,8 +142,10 @@ async def _walkthrough(url: str) -> int:
         )
         _say(f"7. Redeemed: {ok.redemption.redemption_id}. Hand over: {ok.claim.prize_description}.")
         live = (await asyncio.wait_for(watch.read(), 2)).progress
-        _say(f"   The live campaign stream already shows: redeemed={live.redeemed}, "
-             f"remaining stock={live.remaining_stock}.")
+        _say(
+            f"   The live campaign stream already shows: redeemed={live.redeemed}, "
+            f"remaining stock={live.remaining_stock}."
+        )
 
         async def refused(label: str, request: redemption_pb2.RedeemRequest) -> None:
             try:
@@ -141,19 +158,29 @@ async def _walkthrough(url: str) -> int:
             _say(f"{label} was NOT refused: something is wrong")
             raise SystemExit(1)
 
-        await refused("8. The same voucher scanned again is", redemption_pb2.RedeemRequest(
-            request_id=rid(), code=code, store_id="store-042"))
+        await refused(
+            "8. The same voucher scanned again is",
+            redemption_pb2.RedeemRequest(request_id=rid(), code=code, store_id="store-042"),
+        )
         forged = code[:40] + ("A" if code[40] != "A" else "B") + code[41:]
-        await refused("9. A forged code (one character changed) is", redemption_pb2.RedeemRequest(
-            request_id=rid(), code=forged, store_id="store-042"))
-        await refused("10. The second voucher at a store outside the campaign is", redemption_pb2.RedeemRequest(
-            request_id=rid(), code=issued.vouchers[1].code, store_id="store-999"))
+        await refused(
+            "9. A forged code (one character changed) is",
+            redemption_pb2.RedeemRequest(request_id=rid(), code=forged, store_id="store-042"),
+        )
+        await refused(
+            "10. The second voucher at a store outside the campaign is",
+            redemption_pb2.RedeemRequest(request_id=rid(), code=issued.vouchers[1].code, store_id="store-999"),
+        )
         final = (
             await campaigns.GetCampaign(campaigns_pb2.GetCampaignRequest(campaign_id=campaign.campaign_id), metadata=md)
         ).progress
-        refusals = ", ".join(f"{r.count}x {errors_pb2.Reason.Name(r.reason).removeprefix('REASON_')}" for r in final.refused)
-        _say(f"11. Campaign now: issued={final.issued} redeemed={final.redeemed} "
-             f"remaining={final.remaining_stock}; refused: {refusals}.")
+        refusals = ", ".join(
+            f"{r.count}x {errors_pb2.Reason.Name(r.reason).removeprefix('REASON_')}" for r in final.refused
+        )
+        _say(
+            f"11. Campaign now: issued={final.issued} redeemed={final.redeemed} "
+            f"remaining={final.remaining_stock}; refused: {refusals}."
+        )
         _say("Done. `clearpoint platform serve --help` runs the platform for real.")
         watch.cancel()
     finally:

@@ -83,7 +83,9 @@ async def create(conn: AsyncConnection, owner: Principal, spec: CampaignSpec, no
         )
     )
     if spec.store_ids:
-        await conn.execute(insert(campaign_stores), [{"campaign_id": campaign_id, "store_id": s} for s in spec.store_ids])
+        await conn.execute(
+            insert(campaign_stores), [{"campaign_id": campaign_id, "store_id": s} for s in spec.store_ids]
+        )
     return Campaign(campaign_id, owner.partner_id, spec, now_us)
 
 
@@ -186,9 +188,9 @@ async def issue(
 async def progress(conn: AsyncConnection, campaign_id: str, now_us: int) -> Progress:
     row = (
         await conn.execute(
-            select(
-                campaigns.c.issued, campaigns.c.redeemed, campaigns.c.rolled_back, campaigns.c.total_stock
-            ).where(campaigns.c.campaign_id == campaign_id)
+            select(campaigns.c.issued, campaigns.c.redeemed, campaigns.c.rolled_back, campaigns.c.total_stock).where(
+                campaigns.c.campaign_id == campaign_id
+            )
         )
     ).one()
     rows = await conn.execute(

@@ -16,17 +16,30 @@ DEFAULT_MASTER_KEY_FILE = "clearpoint-data/master.key"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    env_option(p, "--database", "CLEARPOINT_DATABASE_URL", DEFAULT_DATABASE_URL,
-               "database URL: sqlite:///FILE (embedded) or postgresql://USER@HOST:PORT/DB")
-    env_option(p, "--master-key-file", "CLEARPOINT_MASTER_KEY_FILE", DEFAULT_MASTER_KEY_FILE,
-               "file with the key that seals issuer private keys (created, mode 0600, if absent); "
-               "$CLEARPOINT_MASTER_KEY (base64) overrides it")
+    env_option(
+        p,
+        "--database",
+        "CLEARPOINT_DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        "database URL: sqlite:///FILE (embedded) or postgresql://USER@HOST:PORT/DB",
+    )
+    env_option(
+        p,
+        "--master-key-file",
+        "CLEARPOINT_MASTER_KEY_FILE",
+        DEFAULT_MASTER_KEY_FILE,
+        "file with the key that seals issuer private keys (created, mode 0600, if absent); "
+        "$CLEARPOINT_MASTER_KEY (base64) overrides it",
+    )
     env_option(p, "--log-level", "CLEARPOINT_LOG_LEVEL", "info", "debug, info, warning or error")
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    group = groups.add_parser("platform", help="run and administer the central platform",
-                              description="Run and administer the central platform.")
+    group = groups.add_parser(
+        "platform",
+        help="run and administer the central platform",
+        description="Run and administer the central platform.",
+    )
     commands = add_subcommands(group)
 
     serve = commands.add_parser("serve", help="serve the gRPC API (migrates the database first)")

@@ -67,15 +67,25 @@ async def lookup(
 
 
 async def remember(
-    conn: AsyncConnection, principal_id: str, method: str, request: Message, now_us: int,
-    response: Message | None = None, refusal: Refusal | None = None,
+    conn: AsyncConnection,
+    principal_id: str,
+    method: str,
+    request: Message,
+    now_us: int,
+    response: Message | None = None,
+    refusal: Refusal | None = None,
 ) -> None:
     status_code = refusal.code.value[0] if refusal else 0
     body = refusal.to_status().SerializeToString() if refusal else response.SerializeToString()  # type: ignore[union-attr]
     await conn.execute(
         insert(idempotency).values(
-            principal_id=principal_id, method=method, request_id=request.request_id,  # type: ignore[attr-defined]
-            request_sha256=fingerprint(request), status_code=status_code, response=body, created_us=now_us,
+            principal_id=principal_id,
+            method=method,
+            request_id=request.request_id,  # type: ignore[attr-defined]
+            request_sha256=fingerprint(request),
+            status_code=status_code,
+            response=body,
+            created_us=now_us,
         )
     )
 

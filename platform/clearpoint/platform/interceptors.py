@@ -15,7 +15,11 @@ from grpc_status import rpc_status
 log = logging.getLogger(__name__)
 
 # Standard services any client (and a load balancer's probe) may call without a key.
-PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
+PUBLIC_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 
 
 def api_key_from(metadata: Any) -> str | None:

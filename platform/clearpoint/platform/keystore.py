@@ -191,9 +191,7 @@ class KeyStore:
     async def public_key(self, conn: AsyncConnection, kid: str) -> tuple[Ed25519PublicKey, str] | None:
         """A key's public half and its state now; public halves are immutable, so they are cached."""
         row = (
-            await conn.execute(
-                select(issuer_keys.c.public_key, issuer_keys.c.state).where(issuer_keys.c.kid == kid)
-            )
+            await conn.execute(select(issuer_keys.c.public_key, issuer_keys.c.state).where(issuer_keys.c.kid == kid))
         ).first()
         if row is None:
             return None

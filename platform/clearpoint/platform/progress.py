@@ -19,10 +19,10 @@ class ProgressHub:
         if event is not None:
             event.set()
 
-    async def wait(self, campaign_id: str, timeout: float) -> None:
-        """Return when the campaign changes here, or after `timeout` seconds."""
+    async def wait(self, campaign_id: str, seconds: float) -> None:
+        """Return when the campaign changes here, or after `seconds`."""
         event = self._events[campaign_id]
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), seconds)
         except TimeoutError:
             pass

@@ -218,9 +218,15 @@ class Redeemer:
         now = self.clock()
         redemption_id = ids.new_id("rdm")
         params: dict[str, object] = {
-            "partner_id": principal.partner_id, "request_id": request_id, "voucher_id": code.voucher_id,
-            "campaign_id": code.campaign_id, "kid": code.kid, "store_id": store_id,
-            "redemption_id": redemption_id, "digest": digest, "now": now,
+            "partner_id": principal.partner_id,
+            "request_id": request_id,
+            "voucher_id": code.voucher_id,
+            "campaign_id": code.campaign_id,
+            "kid": code.kid,
+            "store_id": store_id,
+            "redemption_id": redemption_id,
+            "digest": digest,
+            "now": now,
         }
         values = {**_FIXED, **params}
         try:
@@ -273,7 +279,9 @@ class Redeemer:
             raise _NotApplied
         store_ok = or_(
             campaigns.c.all_stores == 1,
-            exists().where(campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == store_id),
+            exists().where(
+                campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == store_id
+            ),
         )
         campaign = (
             await conn.execute(
@@ -363,9 +371,7 @@ class Redeemer:
             state = await conn.scalar(select(issuer_keys.c.state).where(issuer_keys.c.kid == code.kid))
             if state == "retired":
                 return "KEY_RETIRED"
-            campaign = (
-                await conn.execute(select(campaigns).where(campaigns.c.campaign_id == code.campaign_id))
-            ).one()
+            campaign = (await conn.execute(select(campaigns).where(campaigns.c.campaign_id == code.campaign_id))).one()
             reason = await _campaign_reason(conn, campaign, store_id, now)
             if reason:
                 return reason
@@ -460,7 +466,9 @@ class Redeemer:
 
     # -- rollback ----------------------------------------------------------------------------------
 
-    async def rollback(self, conn: AsyncConnection, principal: Principal, redemption_id: str, reason: str) -> Redemption:
+    async def rollback(
+        self, conn: AsyncConnection, principal: Principal, redemption_id: str, reason: str
+    ) -> Redemption:
         """Undo a redemption inside the caller's write transaction (the caller keeps it idempotent)."""
         if not ids.is_id("rdm", redemption_id):
             raise field_invalid("redemption_id", "redemption_id must look like rdm_ followed by 16 hex digits")
@@ -498,9 +506,7 @@ class Redeemer:
         if done is None:
             raise Refusal("ALREADY_ROLLED_BACK", f"redemption {redemption_id} was already rolled back")
         await conn.execute(
-            update(vouchers)
-            .where(vouchers.c.voucher_id == row.voucher_id)
-            .values(uses_made=vouchers.c.uses_made - 1)
+            update(vouchers).where(vouchers.c.voucher_id == row.voucher_id).values(uses_made=vouchers.c.uses_made - 1)
         )
         await conn.execute(
             update(campaigns)
@@ -558,13 +564,24 @@ def _one_statement_redeem() -> Select:
     Built once so that each call only binds values: building and keying it per call cost more CPU
     than the database spent on it.
     """
-    p = {name: bindparam(name, type_=kind) for name, kind in (
-        ("partner_id", String), ("request_id", String), ("voucher_id", String), ("campaign_id", String),
-        ("kid", String), ("store_id", String), ("redemption_id", String), ("digest", LargeBinary),
-        ("now", BigInteger),
-    )}
+    p = {
+        name: bindparam(name, type_=kind)
+        for name, kind in (
+            ("partner_id", String),
+            ("request_id", String),
+            ("voucher_id", String),
+            ("campaign_id", String),
+            ("kid", String),
+            ("store_id", String),
+            ("redemption_id", String),
+            ("digest", LargeBinary),
+            ("now", BigInteger),
+        )
+    }
     answered = union_all(
-        select(literal_column("1")).where(redemptions.c.redeemed_by == p["partner_id"], redemptions.c.request_id == p["request_id"]),
+        select(literal_column("1")).where(
+            redemptions.c.redeemed_by == p["partner_id"], redemptions.c.request_id == p["request_id"]
+        ),
         select(literal_column("1")).where(
             idempotency.c.principal_id == p["partner_id"],
             idempotency.c.method == REDEEM_METHOD,
@@ -614,8 +631,17 @@ def _one_statement_redeem() -> Select:
     r = (
         insert(redemptions)
         .from_select(
-            ["redemption_id", "voucher_id", "campaign_id", "store_id", "redeemed_by", "request_id",
-             "request_sha256", "redeemed_us", "uses_remaining"],
+            [
+                "redemption_id",
+                "voucher_id",
+                "campaign_id",
+                "store_id",
+                "redeemed_by",
+                "request_id",
+                "request_sha256",
+                "redeemed_us",
+                "uses_remaining",
+            ],
             values,
         )
         .returning(redemptions.c.redemption_id)

@@ -97,8 +97,11 @@ class Partners(partners_pb2_grpc.PartnerServiceServicer):
     async def CreatePartner(self, request, context):  # type: ignore[no-untyped-def]
         if not 1 <= len(request.name) <= 200 or not request.name.isprintable():
             raise field_invalid("name", "name must be 1 to 200 printable characters")
-        role = {partners_pb2.ROLE_UNSPECIFIED: auth.ROLE_PARTNER, partners_pb2.ROLE_PARTNER: auth.ROLE_PARTNER,
-                partners_pb2.ROLE_OPERATOR: auth.ROLE_OPERATOR}.get(request.role)
+        role = {
+            partners_pb2.ROLE_UNSPECIFIED: auth.ROLE_PARTNER,
+            partners_pb2.ROLE_PARTNER: auth.ROLE_PARTNER,
+            partners_pb2.ROLE_OPERATOR: auth.ROLE_OPERATOR,
+        }.get(request.role)
         if role is None:
             raise field_invalid("role", "role must be ROLE_PARTNER or ROLE_OPERATOR")
         principal = current_principal.get()
@@ -115,8 +118,13 @@ class Partners(partners_pb2_grpc.PartnerServiceServicer):
 
         try:
             response = await run_once(
-                self.p.db, self.p.clock, principal.partner_id, "CreatePartner", request,
-                partners_pb2.CreatePartnerResponse, work,
+                self.p.db,
+                self.p.clock,
+                principal.partner_id,
+                "CreatePartner",
+                request,
+                partners_pb2.CreatePartnerResponse,
+                work,
             )
         except IntegrityError:
             raise field_invalid("name", f"a partner named {request.name!r} exists already") from None
@@ -163,8 +171,13 @@ class Campaigns(campaigns_pb2_grpc.CampaignServiceServicer):
             return campaigns_pb2.CreateCampaignResponse(campaign=wire.campaign(created))
 
         return await run_once(
-            self.p.db, self.p.clock, principal.partner_id, "CreateCampaign", request,
-            campaigns_pb2.CreateCampaignResponse, work,
+            self.p.db,
+            self.p.clock,
+            principal.partner_id,
+            "CreateCampaign",
+            request,
+            campaigns_pb2.CreateCampaignResponse,
+            work,
         )
 
     async def GetCampaign(self, request, context):  # type: ignore[no-untyped-def]
@@ -199,13 +212,20 @@ class Campaigns(campaigns_pb2_grpc.CampaignServiceServicer):
             )
 
         response = await run_once(
-            self.p.db, self.p.clock, principal.partner_id, "IssueVouchers", request,
-            campaigns_pb2.IssueVouchersResponse, work,
+            self.p.db,
+            self.p.clock,
+            principal.partner_id,
+            "IssueVouchers",
+            request,
+            campaigns_pb2.IssueVouchersResponse,
+            work,
         )
         self.p.hub.notify(request.campaign_id)
         return response
 
-    async def WatchCampaignProgress(self, request, context) -> AsyncIterator[campaigns_pb2.WatchCampaignProgressResponse]:  # type: ignore[no-untyped-def]
+    async def WatchCampaignProgress(
+        self, request, context
+    ) -> AsyncIterator[campaigns_pb2.WatchCampaignProgressResponse]:  # type: ignore[no-untyped-def]
         principal = current_principal.get()
         async with self.p.db.read() as conn:
             campaign_id = (await campaigns.get(conn, principal, request.campaign_id)).campaign_id
@@ -258,8 +278,13 @@ class Redemptions(redemption_pb2_grpc.RedemptionServiceServicer):
             return redemption_pb2.RollbackRedemptionResponse(redemption=wire.redemption(done))
 
         response = await run_once(
-            self.p.db, self.p.clock, principal.partner_id, "RollbackRedemption", request,
-            redemption_pb2.RollbackRedemptionResponse, work,
+            self.p.db,
+            self.p.clock,
+            principal.partner_id,
+            "RollbackRedemption",
+            request,
+            redemption_pb2.RollbackRedemptionResponse,
+            work,
         )
         for campaign_id in campaign_ids:
             self.p.hub.notify(campaign_id)
@@ -288,5 +313,3 @@ class Redemptions(redemption_pb2_grpc.RedemptionServiceServicer):
         return redemption_pb2.ListRedemptionsResponse(
             redemptions=[wire.redemption(r) for r in page], next_page_token=token
         )
-
-

@@ -218,9 +218,7 @@ def parse_code(code: str) -> ParsedCode:
         _malformed("a voucher code is text")
     # Length first, before any other work, so an oversized input costs nothing.
     if len(code) > MAX_CODE_CHARS:
-        raise TokenError(
-            "CODE_TOO_LONG", f"This is too long to be a voucher code (over {MAX_CODE_CHARS} characters)."
-        )
+        raise TokenError("CODE_TOO_LONG", f"This is too long to be a voucher code (over {MAX_CODE_CHARS} characters).")
     if not code:
         _malformed("the code is empty")
     if not code.startswith(PREFIX):
@@ -253,9 +251,7 @@ def parse_code(code: str) -> ParsedCode:
     _int_keyed_map(unprotected, set(), "unprotected header")
     signature = _bstr(signature, SIGNATURE_BYTES, "signature")
 
-    header = _int_keyed_map(
-        _cbor_item(protected, "protected header"), {HEADER_ALG, HEADER_KID}, "protected header"
-    )
+    header = _int_keyed_map(_cbor_item(protected, "protected header"), {HEADER_ALG, HEADER_KID}, "protected header")
     alg = header[HEADER_ALG]
     if type(alg) is not int or alg != ALG_EDDSA:
         _malformed("the code is not signed with EdDSA")
@@ -279,9 +275,7 @@ def parse_code(code: str) -> ParsedCode:
         or _cose_bytes(protected, payload, signature) != raw
     ):
         _malformed("the code is not in deterministic CBOR encoding")
-    return ParsedCode(
-        kid=kid, claims=claims, signed_bytes=_sig_structure(protected, payload), signature=signature
-    )
+    return ParsedCode(kid=kid, claims=claims, signed_bytes=_sig_structure(protected, payload), signature=signature)
 
 
 def verify_signature(parsed: ParsedCode, public_key: Ed25519PublicKey) -> None:

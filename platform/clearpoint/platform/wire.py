@@ -31,7 +31,9 @@ def issuer_key(info: IssuerKeyInfo) -> issuer_keys_pb2.IssuerKey:
 
 
 def partner(partner_id: str, name: str, role: str, created_us: int) -> partners_pb2.Partner:
-    return partners_pb2.Partner(partner_id=partner_id, name=name, role=ROLES[role], create_time=to_timestamp(created_us))
+    return partners_pb2.Partner(
+        partner_id=partner_id, name=name, role=ROLES[role], create_time=to_timestamp(created_us)
+    )
 
 
 def campaign(c: Campaign) -> campaigns_pb2.Campaign:
@@ -58,9 +60,7 @@ def progress(p: Progress) -> campaigns_pb2.CampaignProgress:
         redeemed=p.redeemed,
         rolled_back=p.rolled_back,
         remaining_stock=p.remaining_stock,
-        refused=[
-            campaigns_pb2.RefusalCount(reason=reason_enum(r), count=n) for r, n in sorted(p.refused.items())
-        ],
+        refused=[campaigns_pb2.RefusalCount(reason=reason_enum(r), count=n) for r, n in sorted(p.refused.items())],
         as_of=to_timestamp(p.as_of_us),
     )
 
