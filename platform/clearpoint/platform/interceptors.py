@@ -41,49 +41,58 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         self._auth = authenticator
         self._read = read_connection
         self._policy = policy
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
         method = details.method
+        guarded = self._guarded.get(method)
+        if guarded is not None:
+            return guarded
+        handler = await continuation(details)
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
-        roles = self._policy.get(method, frozenset())
-        api_key = api_key_from(details.invocation_metadata)
+        # The servicer's handler for a method never changes, so its guarded form is built once.
+        guarded = self._guarded[method] = self._guard(method, handler)
+        return guarded
 
-        async def admit(context: grpc.aio.ServicerContext) -> Principal:
-            if not api_key:
-                raise Refusal("UNAUTHENTICATED", "no API key: send it as the x-api-key metadata entry")
-            principal = await self._auth.authenticate(self._read, api_key)
-            if principal is None:
-                raise Refusal("UNAUTHENTICATED", "the API key is not valid")
-            if principal.role not in roles:
-                raise Refusal("PERMISSION_DENIED", f"the {principal.role} role may not call {method}")
-            return principal
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
+        api_key = api_key_from(context.invocation_metadata())
+        if not api_key:
+            raise Refusal("UNAUTHENTICATED", "no API key: send it as the x-api-key metadata entry")
+        principal = await self._auth.authenticate(self._read, api_key)
+        if principal is None:
+            raise Refusal("UNAUTHENTICATED", "the API key is not valid")
+        if principal.role not in self._policy.get(method, frozenset()):
+            raise Refusal("PERMISSION_DENIED", f"the {principal.role} role may not call {method}")
+        return principal
 
-        async def fail(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
-            if isinstance(exc, Refusal):
-                await context.abort_with_status(rpc_status.to_status(exc.to_status()))
-            log.exception("internal error in %s", method)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
+    @staticmethod
+    async def _fail(method: str, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+        if isinstance(exc, grpc.aio.AbortError):
+            raise exc
+        if isinstance(exc, Refusal):
+            await context.abort_with_status(rpc_status.to_status(exc.to_status()))
+        log.error("internal error in %s", method, exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
 
+    def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        admit, fail = self._admit, self._fail
         if handler.unary_unary:
             inner_uu = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    token = current_principal.set(await admit(context))
+                    token = current_principal.set(await admit(method, context))
                     try:
                         return await inner_uu(request, context)
                     finally:
                         current_principal.reset(token)
-                except (Refusal, Exception) as exc:
-                    if isinstance(exc, grpc.aio.AbortError):
-                        raise
-                    await fail(context, exc)
+                except Exception as exc:
+                    await fail(method, context, exc)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
@@ -93,16 +102,14 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
-                    token = current_principal.set(await admit(context))
+                    token = current_principal.set(await admit(method, context))
                     try:
                         async for item in inner_us(request, context):
                             yield item
                     finally:
                         current_principal.reset(token)
-                except (Refusal, Exception) as exc:
-                    if isinstance(exc, grpc.aio.AbortError):
-                        raise
-                    await fail(context, exc)
+                except Exception as exc:
+                    await fail(method, context, exc)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, handler.request_deserializer, handler.response_serializer
