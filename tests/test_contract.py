@@ -22,12 +22,34 @@ def test_generated_stubs_are_current() -> None:
 
 
 def test_buf_lint_clean() -> None:
+    buf = _buf()
+    result = subprocess.run([buf, "lint"], cwd=ROOT / "protos", capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _buf() -> str:
     buf = shutil.which("buf")
     if buf is None:
         if os.environ.get("CLEARPOINT_REQUIRE_BUF") == "1":
             pytest.fail("buf is required here (npm install -g @bufbuild/buf)")
         pytest.skip("buf not installed (npm install -g @bufbuild/buf)")
-    result = subprocess.run([buf, "lint"], cwd=ROOT / "protos", capture_output=True, text=True)
+    return buf
+
+
+def test_no_breaking_change_against_previous_commit() -> None:
+    """The contract in the working tree keeps wire and JSON compatibility with the commit before HEAD."""
+    buf = _buf()
+    previous = subprocess.run(
+        ["git", "rev-parse", "-q", "--verify", "HEAD~1:protos"], cwd=ROOT, capture_output=True, text=True
+    )
+    if previous.returncode != 0:
+        pytest.skip("no earlier commit with protos/ to compare against")
+    result = subprocess.run(
+        [buf, "breaking", "--against", f"{ROOT / '.git'}#ref=HEAD~1,subdir=protos"],
+        cwd=ROOT / "protos",
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
