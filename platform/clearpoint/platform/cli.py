@@ -44,6 +44,15 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     serve = commands.add_parser("serve", help="serve the gRPC API (migrates the database first)")
     env_option(serve, "--listen", "CLEARPOINT_LISTEN", DEFAULT_LISTEN, "HOST:PORT to listen on")
+    env_option(
+        serve,
+        "--tls-cert",
+        "CLEARPOINT_TLS_CERT",
+        "",
+        "PEM certificate chain; with --tls-key, serve only over TLS (needed beyond loopback: "
+        "API keys travel in call metadata)",
+    )
+    env_option(serve, "--tls-key", "CLEARPOINT_TLS_KEY", "", "PEM private key of --tls-cert")
     _common(serve)
     serve.set_defaults(run=_serve)
 
@@ -78,12 +87,22 @@ def _run_loop(coro) -> None:  # type: ignore[no-untyped-def]
 
 def _serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    host = args.listen.rsplit(":", 1)[0].strip("[]")
+    if not args.tls_cert and host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving plaintext on {host}: API keys cross the network in clear; use --tls-cert/--tls-key",
+            file=sys.stderr,
+        )
 
     async def main() -> None:
         from clearpoint.platform import server
 
+        tls = server.tls_credentials(args.tls_cert, args.tls_key) if args.tls_cert else None
         platform = await _open(args)
-        running = await server.start(platform, args.listen)
+        running = await server.start(platform, args.listen, tls)
         print(f"clearpoint platform serving on {args.listen.rsplit(':', 1)[0]}:{running.port}", file=sys.stderr)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

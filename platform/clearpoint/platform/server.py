@@ -52,7 +52,14 @@ class PlatformServer:
         await self.server.stop(grace)
 
 
-async def start(platform: Platform, listen: str) -> PlatformServer:
+def tls_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
+    """Server TLS from PEM files (the certificate chain and its private key)."""
+    with open(cert_file, "rb") as cert, open(key_file, "rb") as key:
+        return grpc.ssl_server_credentials([(key.read(), cert.read())])
+
+
+async def start(platform: Platform, listen: str, tls: grpc.ServerCredentials | None = None) -> PlatformServer:
+    """Serve on `listen`; with `tls`, only over TLS (API keys travel in call metadata)."""
     guard = GuardInterceptor(platform.auth, platform.db.read, POLICY)
     server = grpc.aio.server(interceptors=[guard], options=SERVER_OPTIONS)
     issuer_keys_pb2_grpc.add_IssuerKeyServiceServicer_to_server(IssuerKeys(platform), server)
@@ -64,11 +71,11 @@ async def start(platform: Platform, listen: str) -> PlatformServer:
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(listen)
+    port = server.add_secure_port(listen, tls) if tls is not None else server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("platform listening on port %d", port)
+    log.info("platform listening on port %d (%s)", port, "TLS" if tls is not None else "plaintext")
     return PlatformServer(platform, server, port, health_servicer)
