@@ -86,3 +86,21 @@ async def test_rollback_within_and_outside_window(platform: RunningPlatform, par
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert refusal_of(err.value).reason == "ROLLBACK_WINDOW_CLOSED"
+
+
+async def test_issue_replay_gives_same_codes_without_keeping_them(platform: RunningPlatform, partner: Client) -> None:
+    from clearpoint.platform.schema import idempotency
+    from clearpoint.v1 import campaigns_pb2
+    from sqlalchemy import select
+
+    campaign = await partner.campaign(platform.clock())
+    request = campaigns_pb2.IssueVouchersRequest(request_id=rid(), campaign_id=campaign.campaign_id, count=3)
+    first = await partner.campaigns.IssueVouchers(request, metadata=partner.metadata)
+    again = await partner.campaigns.IssueVouchers(request, metadata=partner.metadata)
+    assert again == first and all(v.code.startswith("CP1:") for v in again.vouchers)
+    async with platform.server.platform.db.read() as conn:
+        stored = (
+            await conn.execute(select(idempotency.c.response).where(idempotency.c.request_id == request.request_id))
+        ).scalar_one()
+    assert all(v.code.encode() not in bytes(stored) for v in first.vouchers)
+    await partner.redeem(again.vouchers[0].code)

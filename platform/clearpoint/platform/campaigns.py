@@ -148,6 +148,18 @@ async def list_page(
     return result
 
 
+def sign_code(campaign: Campaign, voucher_id: str, signer: Signer) -> str:
+    """A voucher's code; Ed25519 is deterministic, so signing again gives the same code."""
+    spec = campaign.spec
+    claims = tokens.VoucherClaims(
+        voucher_id=ids.to_bytes("vch", voucher_id),
+        campaign_id=ids.to_bytes("cmp", campaign.campaign_id),
+        not_before=spec.valid_from_us // 1_000_000,
+        expires=-(-spec.valid_until_us // 1_000_000),
+    )
+    return tokens.encode_code(claims, bytes.fromhex(signer.kid), signer.private_key)
+
+
 async def issue(
     conn: AsyncConnection, campaign: Campaign, count: int, signer: Signer, now_us: int
 ) -> list[tuple[str, str]]:
@@ -155,18 +167,11 @@ async def issue(
     if not 1 <= count <= MAX_ISSUE:
         raise field_invalid("count", f"count must be 1 to {MAX_ISSUE}")
     spec = campaign.spec
-    claims_window = (spec.valid_from_us // 1_000_000, -(-spec.valid_until_us // 1_000_000))
-    campaign_raw = ids.to_bytes("cmp", campaign.campaign_id)
-    kid_raw = bytes.fromhex(signer.kid)
     issued: list[tuple[str, str]] = []
     rows = []
     for _ in range(count):
-        raw = secrets.token_bytes(ids.VOUCHER_BYTES)
-        voucher_id = ids.from_bytes("vch", raw)
-        claims = tokens.VoucherClaims(
-            voucher_id=raw, campaign_id=campaign_raw, not_before=claims_window[0], expires=claims_window[1]
-        )
-        issued.append((voucher_id, tokens.encode_code(claims, kid_raw, signer.private_key)))
+        voucher_id = ids.from_bytes("vch", secrets.token_bytes(ids.VOUCHER_BYTES))
+        issued.append((voucher_id, sign_code(campaign, voucher_id, signer)))
         rows.append(
             {
                 "voucher_id": voucher_id,

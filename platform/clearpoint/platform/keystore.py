@@ -178,15 +178,31 @@ class KeyStore:
         if row is None:
             raise Refusal("NO_ACTIVE_KEY", "the platform has no active issuer key; an operator must create one")
         if self._signer is None or self._signer.kid != row.kid:
-            try:
-                raw = self._master.unseal(bytes(row.private_key_sealed), row.kid.encode())
-            except InvalidTag:
-                raise RuntimeError(
-                    f"the master key does not unseal issuer key {row.kid}: is this the master key file "
-                    "the key store was created with?"
-                ) from None
+            raw = self._unseal(row.kid, bytes(row.private_key_sealed))
             self._signer = Signer(row.kid, Ed25519PrivateKey.from_private_bytes(raw))
         return self._signer
+
+    async def signer_for(self, conn: AsyncConnection, kid: str) -> Signer:
+        """A not-retired key by id, unsealed: to sign again a code it signed before."""
+        row = (
+            await conn.execute(
+                select(issuer_keys.c.state, issuer_keys.c.private_key_sealed).where(issuer_keys.c.kid == kid)
+            )
+        ).first()
+        if row is None:
+            raise Refusal("ISSUER_KEY_UNKNOWN", f"no issuer key {kid!r}")
+        if row.state == "retired":
+            raise Refusal("KEY_RETIRED", f"issuer key {kid} was retired: the codes it signed are no longer valid")
+        return Signer(kid, Ed25519PrivateKey.from_private_bytes(self._unseal(kid, bytes(row.private_key_sealed))))
+
+    def _unseal(self, kid: str, sealed: bytes) -> bytes:
+        try:
+            return self._master.unseal(sealed, kid.encode())
+        except InvalidTag:
+            raise RuntimeError(
+                f"the master key does not unseal issuer key {kid}: is this the master key file "
+                "the key store was created with?"
+            ) from None
 
     async def public_key(self, conn: AsyncConnection, kid: str) -> tuple[Ed25519PublicKey, str] | None:
         """A key's public half and its state now; public halves are immutable, so they are cached."""

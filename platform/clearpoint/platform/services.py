@@ -202,13 +202,16 @@ class Campaigns(campaigns_pb2_grpc.CampaignServiceServicer):
         principal = current_principal.get()
         if not 1 <= request.count <= campaigns.MAX_ISSUE:
             raise field_invalid("count", f"count must be 1 to {campaigns.MAX_ISSUE}")
+        codes: list[str] = []
 
         async def work(conn):  # type: ignore[no-untyped-def]
             campaign = await campaigns.get(conn, principal, request.campaign_id)
             signer = await self.p.keys.signer(conn)
             issued = await campaigns.issue(conn, campaign, request.count, signer, self.p.clock())
+            codes.extend(c for _, c in issued)
+            # The stored answer keeps the voucher ids only: codes are bearer tokens, not kept at rest.
             return campaigns_pb2.IssueVouchersResponse(
-                vouchers=[campaigns_pb2.IssuedVoucher(voucher_id=v, code=c) for v, c in issued], key_id=signer.kid
+                vouchers=[campaigns_pb2.IssuedVoucher(voucher_id=v) for v, _ in issued], key_id=signer.kid
             )
 
         response = await run_once(
@@ -220,6 +223,13 @@ class Campaigns(campaigns_pb2_grpc.CampaignServiceServicer):
             campaigns_pb2.IssueVouchersResponse,
             work,
         )
+        if not codes:  # a replay: sign the same vouchers again, giving the same codes
+            async with self.p.db.read() as conn:
+                campaign = await campaigns.get(conn, principal, request.campaign_id)
+                signer = await self.p.keys.signer_for(conn, response.key_id)
+            codes = [campaigns.sign_code(campaign, v.voucher_id, signer) for v in response.vouchers]
+        for voucher, code in zip(response.vouchers, codes, strict=True):
+            voucher.code = code
         self.p.hub.notify(request.campaign_id)
         return response
 
