@@ -80,13 +80,32 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
 
     def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        admit, fail = self._admit, self._fail
+        fail = self._fail
+        deserialize = handler.request_deserializer
+
+        def tolerant_deserialize(data: bytes) -> Any:
+            # gRPC would answer a corrupt message with UNKNOWN and a logged traceback; hand the
+            # handler a marker instead, so the caller hears INVALID_ARGUMENT and why.
+            try:
+                return deserialize(data)
+            except Exception as exc:
+                return _Undecodable(str(exc))
+
+        async def admit(method: str, context: grpc.aio.ServicerContext, request: Any) -> Principal:
+            if isinstance(request, _Undecodable):
+                raise Refusal(
+                    "FIELD_INVALID",
+                    f"the request is not a valid message for {method}: {request.error}",
+                    field="(request)",
+                )
+            return await self._admit(method, context)
+
         if handler.unary_unary:
             inner_uu = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    token = current_principal.set(await admit(method, context))
+                    token = current_principal.set(await admit(method, context, request))
                     try:
                         return await inner_uu(request, context)
                     finally:
@@ -94,15 +113,13 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                 except Exception as exc:
                     await fail(method, context, exc)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_unary_rpc_method_handler(unary_unary, tolerant_deserialize, handler.response_serializer)
         if handler.unary_stream:
             inner_us = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
-                    token = current_principal.set(await admit(method, context))
+                    token = current_principal.set(await admit(method, context, request))
                     try:
                         async for item in inner_us(request, context):
                             yield item
@@ -111,7 +128,12 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                 except Exception as exc:
                     await fail(method, context, exc)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_stream_rpc_method_handler(unary_stream, tolerant_deserialize, handler.response_serializer)
         raise NotImplementedError(f"no guard for the call shape of {method}")
+
+
+class _Undecodable:
+    """Stands in for a request message that did not parse."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
