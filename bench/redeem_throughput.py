@@ -3,7 +3,7 @@
 
 The design's rule is that round trips are the cost; this script puts numbers on it, in one run:
 
-1. pgbench runs the SQL a redemption writes (voucher UPDATE, campaign UPDATE, redemption INSERT in
+1. pgbench runs the SQL a redemption writes, in two phrasings (voucher UPDATE, campaign UPDATE, redemption INSERT in
    one transaction) on the platform's schema: what PostgreSQL alone does on this machine;
 2. a grpc.aio server whose Redeem does nothing: what gRPC in Python alone does;
 3. `clearpoint platform serve` redeeming real signed codes, each exactly once.
@@ -302,10 +302,38 @@ COMMIT;
 """
 
 
-def run_pgbench(url: str, clients: int, seconds: float, vouchers: int) -> dict[str, Any]:
-    asyncio.run(_sql(url, _SEED.format(vouchers=vouchers), "VACUUM ANALYZE"))
+def one_statement_script() -> str:
+    """The platform's own one-statement redemption (as compiled for asyncpg), its parameters filled
+    with this benchmark's values: the SQL the platform sends, run with no Python in the way."""
+    from clearpoint.platform.redemption import ONE_STATEMENT_FIXED, ONE_STATEMENT_ORDER, ONE_STATEMENT_SQL
+
+    values = {
+        "partner_id": "'ptn_000000000001'",
+        "request_id": "'bench-' || :r",
+        "voucher_id": _VOUCHER,
+        "campaign_id": "'cmp_000000000001'",
+        "kid": "'0000beef'",
+        "store_id": f"'{STORE_ID}'",
+        "redemption_id": "'rdm_' || lpad(to_hex(:r::bigint), 16, '0')",
+        "digest": "decode(repeat('ab', 32), 'hex')",
+        "now": _NOW,
+    }
+    for key, value in ONE_STATEMENT_FIXED.items():
+        values[key] = f"'{value}'" if isinstance(value, str) else str(value)
+    sql = re.sub(r"\$(\d+)", lambda m: f"({values[ONE_STATEMENT_ORDER[int(m.group(1)) - 1]]})", ONE_STATEMENT_SQL)
+    return "\\set v random(1, :vouchers)\n\\set r random(1, 9000000000000000000)\n" + " ".join(sql.split()) + ";\n"
+
+
+def run_pgbench(
+    url: str, clients: int, seconds: float, vouchers: int, script_text: str = PGBENCH_SCRIPT
+) -> dict[str, Any]:
+    # Each run starts from the same seed, so the second script meets the tables the first one did.
+    empty = (
+        "TRUNCATE redemptions, vouchers, campaign_stores, campaign_refusals, campaigns, issuer_keys, api_keys CASCADE"
+    )
+    asyncio.run(_sql(url, empty, "DELETE FROM partners", _SEED.format(vouchers=vouchers), "VACUUM ANALYZE"))
     with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="redeem-") as script:
-        script.write(PGBENCH_SCRIPT)
+        script.write(script_text)
         script.flush()
         # -M prepared, as asyncpg (the platform's driver) prepares its statements too.
         command = [
@@ -449,6 +477,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             db_url(base, sql_db), args.pgbench_clients, args.seconds, vouchers=20_000 if args.quick else 100_000
         )
         say(f"pgbench: {results['pgbench']['tps']:.0f} tps")
+        results["pgbench_one_statement"] = run_pgbench(
+            db_url(base, sql_db),
+            args.pgbench_clients,
+            args.seconds,
+            vouchers=20_000 if args.quick else 100_000,
+            script_text=one_statement_script(),
+        )
+        say(f"pgbench, the platform's one statement: {results['pgbench_one_statement']['tps']:.0f} tps")
 
         say(f"platform: database {platform_db}, starting `clearpoint platform serve`")
         create_db(base, platform_db)
@@ -551,6 +587,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(results: dict[str, Any], as_json: bool, wall: float) -> str:
     pg, bare, plat = results["pgbench"], results["bare_grpc"], results["platform"]
+    pg1 = results["pgbench_one_statement"]
 
     def ratio(a: float, b: float) -> float | None:
         return round(a / b, 3) if b else None
@@ -558,6 +595,7 @@ def report(results: dict[str, Any], as_json: bool, wall: float) -> str:
     ratios = {
         "platform/bare_grpc": ratio(plat.rate, bare.rate),
         "platform/pgbench": ratio(plat.rate, pg["tps"]),
+        "platform/pgbench_one_statement": ratio(plat.rate, pg1["tps"]),
         "bare_grpc/pgbench": ratio(bare.rate, pg["tps"]),
     }
     if as_json:
@@ -579,6 +617,8 @@ def report(results: dict[str, Any], as_json: bool, wall: float) -> str:
         f"{'':24}{'per s':>8}{'ok':>8}{'failed':>8}{'mean ms':>9}{'p50 ms':>8}{'p99 ms':>8}{'server CPU ms':>15}",
         f"{'pgbench (SQL only)':24}{pg['tps']:8.0f}{pg['transactions']:8d}{pg['failed']:8d}"
         f"{pg['latency_ms']:9.1f}{'-':>8}{'-':>8}{'-':>15}",
+        f"{'pgbench (one statement)':24}{pg1['tps']:8.0f}{pg1['transactions']:8d}{pg1['failed']:8d}"
+        f"{pg1['latency_ms']:9.1f}{'-':>8}{'-':>8}{'-':>15}",
     ]
     for label, key, phase in (("bare grpc.aio (no-op)", "bare_grpc", bare), ("clearpoint platform", "platform", plat)):
         lines.append(
@@ -587,7 +627,7 @@ def report(results: dict[str, Any], as_json: bool, wall: float) -> str:
         )
     lines.append("")
     lines += [
-        f"{name.replace('/', ' / ').replace('_', ' '):24}{value if value is not None else '-':>8}"
+        f"{name.replace('/', ' / ').replace('_', ' '):36}{value if value is not None else '-':>8}"
         for name, value in ratios.items()
     ]
     lines.append("")

@@ -228,10 +228,12 @@ class Redeemer:
             "digest": digest,
             "now": now,
         }
-        values = {**_FIXED, **params}
+        values = {**ONE_STATEMENT_FIXED, **params}
         try:
             async with self.db.autocommit() as conn:
-                row = (await conn.exec_driver_sql(ONE_STATEMENT_SQL, tuple(values[k] for k in _ORDER))).first()
+                row = (
+                    await conn.exec_driver_sql(ONE_STATEMENT_SQL, tuple(values[k] for k in ONE_STATEMENT_ORDER))
+                ).first()
         except IntegrityError as exc:
             if "uses_remaining" in str(exc.orig):
                 raise _NotApplied from None  # the voucher matched but the campaign refused: all undone
@@ -656,8 +658,8 @@ ONE_STATEMENT_REDEEM = _one_statement_redeem()
 # Compiled once for asyncpg: each call then sends the same SQL text with its values in order.
 _COMPILED = ONE_STATEMENT_REDEEM.compile(dialect=asyncpg_dialect())
 ONE_STATEMENT_SQL = str(_COMPILED)
-_ORDER = tuple(_COMPILED.positiontup or ())
-_FIXED = {k: v for k, v in _COMPILED.params.items() if v is not None}
+ONE_STATEMENT_ORDER = tuple(_COMPILED.positiontup or ())
+ONE_STATEMENT_FIXED = {k: v for k, v in _COMPILED.params.items() if v is not None}
 
 
 async def _campaign_reason(conn: AsyncConnection, campaign, store_id: str | None, now: int) -> str | None:  # type: ignore[no-untyped-def]
