@@ -31,12 +31,11 @@ def _pg_url() -> str | None:
     return url
 
 
-async def _fresh_pg_database(base_url: str) -> tuple[str, str]:
-    """Create an empty database for this test session; returns (its URL, its name)."""
+async def _admin_sql(base_url: str, sql: str) -> None:
+    """One statement on the server's maintenance connection (CREATE/DROP DATABASE cannot run in a transaction)."""
     import asyncpg
 
     url = make_url(base_url)
-    name = f"clearpoint_test_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(
         host=url.host or "127.0.0.1",
         port=url.port or 5432,
@@ -45,27 +44,20 @@ async def _fresh_pg_database(base_url: str) -> tuple[str, str]:
         database=url.database or "postgres",
     )
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(sql)
     finally:
         await admin.close()
-    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _fresh_pg_database(base_url: str) -> tuple[str, str]:
+    """Create an empty database for this test session; returns (its URL, its name)."""
+    name = f"clearpoint_test_{secrets.token_hex(4)}"
+    await _admin_sql(base_url, f'CREATE DATABASE "{name}"')
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False), name
 
 
 async def _drop_pg_database(base_url: str, name: str) -> None:
-    import asyncpg
-
-    url = make_url(base_url)
-    admin = await asyncpg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database or "postgres",
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _admin_sql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _run_apart(coro):  # type: ignore[no-untyped-def]

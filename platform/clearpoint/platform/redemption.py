@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from clearpoint.platform import campaigns as campaign_rules
 from clearpoint.platform import ids, tokens
@@ -31,6 +32,7 @@ from clearpoint.platform.schema import (
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     LargeBinary,
     Select,
     String,
@@ -206,10 +208,7 @@ class Redeemer:
         except _Replay as replay:
             return replay.outcome
         except IntegrityError:
-            # A concurrent request with the same request_id committed first.
-            async with self.db.read() as conn:
-                await self._raise_replay(conn, principal, request_id, digest)
-            raise
+            return await self._answer_of_concurrent_twin(principal, request_id, digest)
 
     async def _apply_one_statement(
         self, principal: Principal, request_id: str, digest: bytes, code: CheckedCode, store_id: str
@@ -262,39 +261,20 @@ class Redeemer:
         store_id: str,
     ) -> RedeemOutcome:
         now = self.clock()
-        key_live = exists().where(issuer_keys.c.kid == vouchers.c.kid, issuer_keys.c.state != "retired")
         voucher = (
             await conn.execute(
                 update(vouchers)
-                .where(
-                    vouchers.c.voucher_id == code.voucher_id,
-                    vouchers.c.campaign_id == code.campaign_id,
-                    vouchers.c.kid == code.kid,
-                    vouchers.c.uses_made < vouchers.c.uses_allowed,
-                    key_live,
-                )
+                .where(*voucher_claimable(code.voucher_id, code.campaign_id, code.kid))
                 .values(uses_made=vouchers.c.uses_made + 1)
                 .returning(vouchers.c.uses_allowed - vouchers.c.uses_made)
             )
         ).first()
         if voucher is None:
             raise _NotApplied
-        store_ok = or_(
-            campaigns.c.all_stores == 1,
-            exists().where(
-                campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == store_id
-            ),
-        )
         campaign = (
             await conn.execute(
                 update(campaigns)
-                .where(
-                    campaigns.c.campaign_id == code.campaign_id,
-                    campaigns.c.redeemed - campaigns.c.rolled_back < campaigns.c.total_stock,
-                    campaigns.c.valid_from_us <= now,
-                    campaigns.c.valid_until_us > now,
-                    store_ok,
-                )
+                .where(*campaign_claimable(code.campaign_id, store_id, now))
                 .values(redeemed=campaigns.c.redeemed + 1)
                 .returning(campaigns.c.name, campaigns.c.prize_description)
             )
@@ -325,6 +305,15 @@ class Redeemer:
         )
         claim = Claim(code.campaign_id, campaign.name, campaign.prize_description, code.voucher_id, voucher[0])
         return RedeemOutcome(redemption, claim, replayed=False)
+
+    async def _answer_of_concurrent_twin(self, principal: Principal, request_id: str, digest: bytes) -> RedeemOutcome:
+        """A concurrent request with the same request_id committed first: its answer is ours."""
+        try:
+            async with self.db.read() as conn:
+                await self._raise_replay(conn, principal, request_id, digest)
+        except _Replay as replay:
+            return replay.outcome
+        raise AssertionError("a request_id conflict with no earlier answer on record")
 
     async def _raise_replay(self, conn: AsyncConnection, principal: Principal, request_id: str, digest: bytes) -> None:
         """If this request_id was answered before, raise its first answer (as _Replay or the Refusal)."""
@@ -422,9 +411,7 @@ class Redeemer:
         except _Replay as replay:
             return replay.outcome
         except IntegrityError:
-            async with self.db.read() as conn:
-                await self._raise_replay(conn, principal, request_id, digest)
-            raise
+            return await self._answer_of_concurrent_twin(principal, request_id, digest)
         if checked is not None:
             self.hub.notify(checked.campaign_id)
         log.info("redeem refused: %s (request %s by %s)", refused.reason, request_id, principal.partner_id)
@@ -557,6 +544,34 @@ class Redeemer:
         return [_redemption(r) for r in await conn.execute(query)]
 
 
+def voucher_claimable(voucher_id: Any, campaign_id: Any, kid: Any) -> list[ColumnElement[bool]]:
+    """A use of this voucher may be claimed: it is the one the code names, has a use left, and its key
+    is not retired. The one statement of the rules, shared by both ways of redeeming."""
+    return [
+        vouchers.c.voucher_id == voucher_id,
+        vouchers.c.campaign_id == campaign_id,
+        vouchers.c.kid == kid,
+        vouchers.c.uses_made < vouchers.c.uses_allowed,
+        exists().where(issuer_keys.c.kid == vouchers.c.kid, issuer_keys.c.state != "retired"),
+    ]
+
+
+def campaign_claimable(campaign_id: Any, store_id: Any, now: Any) -> list[ColumnElement[bool]]:
+    """A prize of this campaign may be claimed: stock left, inside the window, at an allowed store."""
+    return [
+        campaigns.c.campaign_id == campaign_id,
+        campaigns.c.redeemed - campaigns.c.rolled_back < campaigns.c.total_stock,
+        campaigns.c.valid_from_us <= now,
+        campaigns.c.valid_until_us > now,
+        or_(
+            campaigns.c.all_stores == 1,
+            exists().where(
+                campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == store_id
+            ),
+        ),
+    ]
+
+
 def _one_statement_redeem() -> Select:
     """The redemption as one PostgreSQL statement of data-modifying CTEs, built once with bind parameters.
 
@@ -590,37 +605,16 @@ def _one_statement_redeem() -> Select:
             idempotency.c.request_id == p["request_id"],
         ),
     )
-    key_live = exists().where(issuer_keys.c.kid == vouchers.c.kid, issuer_keys.c.state != "retired")
     v = (
         update(vouchers)
-        .where(
-            vouchers.c.voucher_id == p["voucher_id"],
-            vouchers.c.campaign_id == p["campaign_id"],
-            vouchers.c.kid == p["kid"],
-            vouchers.c.uses_made < vouchers.c.uses_allowed,
-            key_live,
-            ~exists(answered),
-        )
+        .where(*voucher_claimable(p["voucher_id"], p["campaign_id"], p["kid"]), ~exists(answered))
         .values(uses_made=vouchers.c.uses_made + 1)
         .returning((vouchers.c.uses_allowed - vouchers.c.uses_made).label("remaining"))
         .cte("v")
     )
-    store_ok = or_(
-        campaigns.c.all_stores == 1,
-        exists().where(
-            campaign_stores.c.campaign_id == campaigns.c.campaign_id, campaign_stores.c.store_id == p["store_id"]
-        ),
-    )
     c = (
         update(campaigns)
-        .where(
-            campaigns.c.campaign_id == p["campaign_id"],
-            campaigns.c.redeemed - campaigns.c.rolled_back < campaigns.c.total_stock,
-            campaigns.c.valid_from_us <= p["now"],
-            campaigns.c.valid_until_us > p["now"],
-            store_ok,
-            exists(select(v.c.remaining)),
-        )
+        .where(*campaign_claimable(p["campaign_id"], p["store_id"], p["now"]), exists(select(v.c.remaining)))
         .values(redeemed=campaigns.c.redeemed + 1)
         .returning(campaigns.c.name, campaigns.c.prize_description)
         .cte("c")
