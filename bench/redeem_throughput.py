@@ -233,10 +233,15 @@ def clearpoint(env: dict[str, str], *args: str) -> str:
 
 
 def cpu_seconds(pid: int | None) -> float | None:
-    """CPU time a process has used (Linux /proc): tells a CPU-bound server from a waiting one."""
+    """CPU time a process and its children have used (Linux /proc): tells a CPU-bound server from a
+    waiting one, with `--workers` too."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0.0
+        for one in (str(pid), *children):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
     except (OSError, IndexError, ValueError):
         return None
 
@@ -458,6 +463,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         **os.environ,
         "CLEARPOINT_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
         "CLEARPOINT_LOG_LEVEL": "warning",
+        "CLEARPOINT_WORKERS": str(args.workers),
     }
     created: list[str] = []
     cleanup: list[Callable[[], object]] = []
@@ -612,7 +618,8 @@ def report(results: dict[str, Any], as_json: bool, wall: float) -> str:
         )
     s, cpu, check = results["settings"], results["server_cpu_ms_per_call"], results["check"]
     lines = [
-        f"redemptions: {s['concurrency']} gRPC calls in flight, pgbench -c {pg['clients']}, "
+        f"redemptions: {s['concurrency']} gRPC calls in flight on {s['channels']} channel(s), "
+        f"platform workers {s['workers']}, pgbench -c {pg['clients']}, "
         f"{os.cpu_count()} CPUs (load average {results['load_average']:.1f} at start), {wall:.0f} s in all",
         f"{'':24}{'per s':>8}{'ok':>8}{'failed':>8}{'mean ms':>9}{'p50 ms':>8}{'p99 ms':>8}{'server CPU ms':>15}",
         f"{'pgbench (SQL only)':24}{pg['tps']:8.0f}{pg['transactions']:8d}{pg['failed']:8d}"
@@ -665,6 +672,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--channels", type=int, default=1, help="gRPC channels, each its own connection, the calls share (default 1)"
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="platform server processes (`clearpoint platform serve --workers`); use --channels of at least "
+        "twice as many, as each connection stays with one process (default 1)",
+    )
+    parser.add_argument(
         "--pgbench-clients", type=int, default=8, help="pgbench -c: its concurrent database sessions (default 8)"
     )
     parser.add_argument(
@@ -679,7 +693,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.seconds = args.seconds if args.seconds is not None else (3.0 if args.quick else 15.0)
     args.requests = args.requests if args.requests is not None else (1500 if args.quick else 20_000)
     args.warmup = args.warmup if args.warmup is not None else (100 if args.quick else 500)
-    if min(args.seconds, args.requests, args.concurrency, args.channels, args.pgbench_clients) <= 0:
+    if min(args.seconds, args.requests, args.concurrency, args.channels, args.pgbench_clients, args.workers) <= 0:
         parser.error("--seconds, --requests, --concurrency, --channels, --pgbench-clients: must be positive")
     if args.warmup < 0:
         parser.error("--warmup must not be negative")

@@ -54,3 +54,40 @@ def test_serve_command(tmp_path: Path) -> None:
     assert time.monotonic() - started < 15
     assert "serving on" in err and "stopping" in err
     assert key not in err
+
+
+def test_serve_with_workers(tmp_path: Path) -> None:
+    """Two worker processes share one port; both answer; SIGTERM stops them all."""
+    env = dict(
+        os.environ,
+        CLEARPOINT_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        CLEARPOINT_MASTER_KEY_FILE=str(tmp_path / "master.key"),
+        CLEARPOINT_LISTEN=f"127.0.0.1:{_free_port()}",
+        CLEARPOINT_WORKERS="2",
+    )
+    cli = [sys.executable, "-m", "clearpoint.cli", "platform"]
+    key = subprocess.run(
+        [*cli, "create-operator", "--name", "ops"], env=env, capture_output=True, text=True
+    ).stdout.strip()
+    parent = subprocess.Popen([*cli, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        children: list[str] = []
+        while time.monotonic() < deadline and len(children) < 2:
+            time.sleep(0.2)
+            children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+        assert len(children) == 2
+        # Separate connections land on either worker; every one of them is served.
+        for _ in range(6):
+            with grpc.insecure_channel(env["CLEARPOINT_LISTEN"], options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+                grpc.channel_ready_future(ch).result(timeout=30)
+                me = partners_pb2_grpc.PartnerServiceStub(ch).WhoAmI(
+                    partners_pb2.WhoAmIRequest(), metadata=(("x-api-key", key),), timeout=5
+                )
+                assert me.partner.name == "ops"
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        _, err = parent.communicate(timeout=30)
+    assert parent.returncode == 0, err
+    assert err.count("serving on") == 2
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from clearpoint.cliutil import add_subcommands, env_option, setup_logging
@@ -53,6 +55,16 @@ def register(groups: argparse._SubParsersAction) -> None:
         "API keys travel in call metadata)",
     )
     env_option(serve, "--tls-key", "CLEARPOINT_TLS_KEY", "", "PEM private key of --tls-cert")
+    env_option(
+        serve,
+        "--workers",
+        "CLEARPOINT_WORKERS",
+        1,
+        "server processes sharing the port (SO_REUSEPORT); the platform keeps no state the database "
+        "does not, so each core can run one",
+        type=int,
+    )
+    serve.add_argument("--skip-migrations", action="store_true", help=argparse.SUPPRESS)
     _common(serve)
     serve.set_defaults(run=_serve)
 
@@ -69,10 +81,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     operator.set_defaults(run=_create_operator)
 
 
-async def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+async def _open(args: argparse.Namespace, *, migrate: bool = True):  # type: ignore[no-untyped-def]
     from clearpoint.platform.app import Platform
 
-    return await Platform.open(args.database, master_key_file=Path(args.master_key_file))
+    return await Platform.open(args.database, master_key_file=Path(args.master_key_file), run_migrations=migrate)
 
 
 def _run_loop(coro) -> None:  # type: ignore[no-untyped-def]
@@ -96,12 +108,17 @@ def _serve(args: argparse.Namespace) -> int:
             f"warning: serving plaintext on {host}: API keys cross the network in clear; use --tls-cert/--tls-key",
             file=sys.stderr,
         )
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return _supervise(args)
 
     async def main() -> None:
         from clearpoint.platform import server
 
         tls = server.tls_credentials(args.tls_cert, args.tls_key) if args.tls_cert else None
-        platform = await _open(args)
+        platform = await _open(args, migrate=not args.skip_migrations)
         running = await server.start(platform, args.listen, tls)
         print(f"clearpoint platform serving on {args.listen.rsplit(':', 1)[0]}:{running.port}", file=sys.stderr)
         stop = asyncio.Event()
@@ -115,6 +132,40 @@ def _serve(args: argparse.Namespace) -> int:
 
     _run_loop(main())
     return 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Run `--workers` server processes on one port: migrate once, start them, stop them together."""
+    if args.listen.rsplit(":", 1)[-1] == "0":
+        print("error: --workers needs a fixed port (processes share it)", file=sys.stderr)
+        return 2
+
+    async def prepare() -> None:
+        platform = await _open(args)  # migrates, and creates the master key file, once
+        await platform.close()
+
+    asyncio.run(prepare())
+    argv = [sys.executable, "-m", "clearpoint.cli", "platform", "serve", "--workers", "1", "--skip-migrations"]
+    for flag in ("listen", "tls_cert", "tls_key", "database", "master_key_file", "log_level"):
+        argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    children = [subprocess.Popen(argv) for _ in range(args.workers)]  # noqa: S603 (this interpreter, our own argv)
+    print(
+        f"clearpoint platform: {args.workers} workers, pids {' '.join(str(c.pid) for c in children)}", file=sys.stderr
+    )
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    # A worker that exits takes the others down with it, so a supervisor above restarts the whole.
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    forward(signal.SIGTERM, None)
+    codes = [child.wait() for child in children]
+    return max((abs(c) for c in codes), default=0)
 
 
 def _migrate(args: argparse.Namespace) -> int:
