@@ -18,6 +18,8 @@ from clearpoint.platform.auth import Principal
 from clearpoint.platform.clock import Clock
 from clearpoint.platform.db import Database
 from clearpoint.platform.errors import Refusal, field_invalid
+from clearpoint.platform.group_redeem import GroupFailed, GroupRedeemer
+from clearpoint.platform.group_redeem import Item as GroupItem
 from clearpoint.platform.keystore import KeyStore
 from clearpoint.platform.progress import ProgressHub
 from clearpoint.platform.records import Claim, Redemption, Voucher
@@ -112,6 +114,8 @@ class _Replay(Exception):
 class Redeemer:
     def __init__(self, db: Database, keys: KeyStore, clock: Clock, hub: ProgressHub) -> None:
         self.db = db
+        # Group commit on PostgreSQL (see group_redeem); None sends every redemption alone.
+        self.group: GroupRedeemer | None = GroupRedeemer(db, clock) if db.is_postgres else None
         self.keys = keys
         self.clock = clock
         self.hub = hub
@@ -200,6 +204,11 @@ class Redeemer:
         self, principal: Principal, request_id: str, digest: bytes, code: CheckedCode, store_id: str
     ) -> RedeemOutcome:
         if self.db.is_postgres:
+            if self.group is not None:
+                try:
+                    return await self._apply_in_group(principal, request_id, digest, code, store_id)
+                except GroupFailed:
+                    pass  # something in the group was refused or raced: this item goes alone
             return await self._apply_one_statement(principal, request_id, digest, code, store_id)
         try:
             async with self.db.write() as conn:
@@ -209,6 +218,36 @@ class Redeemer:
             return replay.outcome
         except IntegrityError:
             return await self._answer_of_concurrent_twin(principal, request_id, digest)
+
+    async def _apply_in_group(
+        self, principal: Principal, request_id: str, digest: bytes, code: CheckedCode, store_id: str
+    ) -> RedeemOutcome:
+        """PostgreSQL under load: this redemption shares one statement with those arriving with it."""
+        item = GroupItem(
+            voucher_id=code.voucher_id,
+            campaign_id=code.campaign_id,
+            kid=code.kid,
+            store_id=store_id,
+            partner_id=principal.partner_id,
+            request_id=request_id,
+            digest=digest,
+            redemption_id=ids.new_id("rdm"),
+        )
+        done = await self.group.redeem(item)  # type: ignore[union-attr]
+        if done is None:
+            raise _NotApplied  # or answered before: the diagnosis looks for a replay first
+        now, row = done
+        redemption = Redemption(
+            redemption_id=item.redemption_id,
+            voucher_id=code.voucher_id,
+            campaign_id=code.campaign_id,
+            store_id=store_id,
+            redeemed_by=principal.partner_id,
+            request_id=request_id,
+            redeemed_us=now,
+        )
+        claim = Claim(code.campaign_id, row["name"], row["prize_description"], code.voucher_id, row["remaining"])
+        return RedeemOutcome(redemption, claim, replayed=False)
 
     async def _apply_one_statement(
         self, principal: Principal, request_id: str, digest: bytes, code: CheckedCode, store_id: str
