@@ -165,7 +165,9 @@ def _supervise(args: argparse.Namespace) -> int:
         time.sleep(0.2)
     forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]
-    return max((abs(c) for c in codes), default=0)
+    # A worker still starting when the stop came dies of the signal itself: that is a stop, not a failure.
+    stopped = (0, -signal.SIGTERM, -signal.SIGINT)
+    return max((abs(c) for c in codes if c not in stopped), default=0)
 
 
 def _migrate(args: argparse.Namespace) -> int:

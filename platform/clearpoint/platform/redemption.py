@@ -237,17 +237,17 @@ class Redeemer:
         if done is None:
             raise _NotApplied  # or answered before: the diagnosis looks for a replay first
         now, row = done
-        redemption = Redemption(
-            redemption_id=item.redemption_id,
-            voucher_id=code.voucher_id,
-            campaign_id=code.campaign_id,
-            store_id=store_id,
-            redeemed_by=principal.partner_id,
-            request_id=request_id,
-            redeemed_us=now,
+        return _redeemed(
+            item.redemption_id,
+            principal,
+            request_id,
+            code,
+            store_id,
+            now,
+            row["name"],
+            row["prize_description"],
+            row["remaining"],
         )
-        claim = Claim(code.campaign_id, row["name"], row["prize_description"], code.voucher_id, row["remaining"])
-        return RedeemOutcome(redemption, claim, replayed=False)
 
     async def _apply_one_statement(
         self, principal: Principal, request_id: str, digest: bytes, code: CheckedCode, store_id: str
@@ -278,17 +278,9 @@ class Redeemer:
             row = None  # a concurrent request with this request_id won: answered below as a replay
         if row is None:
             raise _NotApplied  # or answered before: the diagnosis looks for a replay first
-        redemption = Redemption(
-            redemption_id=redemption_id,
-            voucher_id=code.voucher_id,
-            campaign_id=code.campaign_id,
-            store_id=store_id,
-            redeemed_by=principal.partner_id,
-            request_id=request_id,
-            redeemed_us=now,
+        return _redeemed(
+            redemption_id, principal, request_id, code, store_id, now, row.name, row.prize_description, row.remaining
         )
-        claim = Claim(code.campaign_id, row.name, row.prize_description, code.voucher_id, row.remaining)
-        return RedeemOutcome(redemption, claim, replayed=False)
 
     async def _redeem_statements(
         self,
@@ -709,6 +701,31 @@ async def _campaign_reason(conn: AsyncConnection, campaign, store_id: str | None
         if allowed is None:
             return "STORE_NOT_ALLOWED"
     return None
+
+
+def _redeemed(
+    redemption_id: str,
+    principal: Principal,
+    request_id: str,
+    code: CheckedCode,
+    store_id: str,
+    now: int,
+    campaign_name: str,
+    prize_description: str,
+    uses_remaining: int,
+) -> RedeemOutcome:
+    """The answer to a redemption just made."""
+    redemption = Redemption(
+        redemption_id=redemption_id,
+        voucher_id=code.voucher_id,
+        campaign_id=code.campaign_id,
+        store_id=store_id,
+        redeemed_by=principal.partner_id,
+        request_id=request_id,
+        redeemed_us=now,
+    )
+    claim = Claim(code.campaign_id, campaign_name, prize_description, code.voucher_id, uses_remaining)
+    return RedeemOutcome(redemption, claim, replayed=False)
 
 
 def _redemption(row) -> Redemption:  # type: ignore[no-untyped-def]
