@@ -312,30 +312,32 @@ class Redeemer:
         ).first()
         if campaign is None:
             raise _NotApplied  # leaves the transaction: the voucher UPDATE is rolled back with it
-        redemption = Redemption(
-            redemption_id=ids.new_id("rdm"),
-            voucher_id=code.voucher_id,
-            campaign_id=code.campaign_id,
-            store_id=store_id,
-            redeemed_by=principal.partner_id,
-            request_id=request_id,
-            redeemed_us=now,
+        outcome = _redeemed(
+            ids.new_id("rdm"),
+            principal,
+            request_id,
+            code,
+            store_id,
+            now,
+            campaign.name,
+            campaign.prize_description,
+            voucher[0],
         )
+        r = outcome.redemption
         await conn.execute(
             insert(redemptions).values(
-                redemption_id=redemption.redemption_id,
-                voucher_id=redemption.voucher_id,
-                campaign_id=redemption.campaign_id,
-                store_id=store_id,
-                redeemed_by=principal.partner_id,
-                request_id=request_id,
+                redemption_id=r.redemption_id,
+                voucher_id=r.voucher_id,
+                campaign_id=r.campaign_id,
+                store_id=r.store_id,
+                redeemed_by=r.redeemed_by,
+                request_id=r.request_id,
                 request_sha256=digest,
-                redeemed_us=now,
-                uses_remaining=voucher[0],
+                redeemed_us=r.redeemed_us,
+                uses_remaining=outcome.claim.uses_remaining,
             )
         )
-        claim = Claim(code.campaign_id, campaign.name, campaign.prize_description, code.voucher_id, voucher[0])
-        return RedeemOutcome(redemption, claim, replayed=False)
+        return outcome
 
     async def _answer_of_concurrent_twin(self, principal: Principal, request_id: str, digest: bytes) -> RedeemOutcome:
         """A concurrent request with the same request_id committed first: its answer is ours."""
