@@ -11,6 +11,7 @@ from clearpoint.platform import migrate
 from clearpoint.platform.auth import Authenticator
 from clearpoint.platform.clock import Clock, system_clock
 from clearpoint.platform.db import Database
+from clearpoint.platform.ingest import ScanIngest
 from clearpoint.platform.keystore import KeyStore, MasterKey
 from clearpoint.platform.paging import PageTokens
 from clearpoint.platform.progress import ProgressHub
@@ -26,6 +27,7 @@ class Platform:
     hub: ProgressHub
     redeemer: Redeemer
     pages: PageTokens
+    ingest: ScanIngest
     watch_poll_seconds: float = 0.5
 
     @classmethod
@@ -47,7 +49,10 @@ class Platform:
         async with db.read() as conn:
             await keys.load_public_keys(conn)
         page_secret = hmac.new(master.derive(b"page-tokens"), b"", hashlib.sha256).digest()
-        return cls(db, clock, keys, Authenticator(), hub, Redeemer(db, keys, clock, hub), PageTokens(page_secret))
+        redeemer = Redeemer(db, keys, clock, hub)
+        return cls(
+            db, clock, keys, Authenticator(), hub, redeemer, PageTokens(page_secret), ScanIngest(db, redeemer, clock)
+        )
 
     async def close(self) -> None:
         await self.db.dispose()

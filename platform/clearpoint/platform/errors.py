@@ -36,6 +36,12 @@ _CODES: dict[str, grpc.StatusCode] = {
     "NO_ACTIVE_KEY": grpc.StatusCode.FAILED_PRECONDITION,
     "PAGE_TOKEN_INVALID": grpc.StatusCode.INVALID_ARGUMENT,
     "PARTNER_UNKNOWN": grpc.StatusCode.NOT_FOUND,
+    "ENROLMENT_TOKEN_INVALID": grpc.StatusCode.PERMISSION_DENIED,
+    "AGENT_UNKNOWN": grpc.StatusCode.NOT_FOUND,
+    "AGENT_REVOKED": grpc.StatusCode.PERMISSION_DENIED,
+    "SCAN_SIGNATURE_INVALID": grpc.StatusCode.INVALID_ARGUMENT,
+    "SEQUENCE_REUSED": grpc.StatusCode.ALREADY_EXISTS,
+    "NOT_A_VOUCHER": grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

@@ -22,6 +22,11 @@ PUBLIC_PREFIXES = (
 )
 
 
+# Policy entry for methods that authenticate by their own proof (an enrolment token, a device
+# key's signature on every scan) rather than by an API key.
+NO_API_KEY: frozenset[str] = frozenset({"(signed by the caller's own key)"})
+
+
 def api_key_from(metadata: Any) -> str | None:
     for key, value in metadata or ():
         if key == "x-api-key":
@@ -59,7 +64,9 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         guarded = self._guarded[method] = self._guard(method, handler)
         return guarded
 
-    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal | None:
+        if self._policy.get(method) is NO_API_KEY:
+            return None
         api_key = api_key_from(context.invocation_metadata())
         if not api_key:
             raise Refusal("UNAUTHENTICATED", "no API key: send it as the x-api-key metadata entry")
@@ -91,7 +98,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 return _Undecodable(str(exc))
 
-        async def admit(method: str, context: grpc.aio.ServicerContext, request: Any) -> Principal:
+        async def admit(method: str, context: grpc.aio.ServicerContext, request: Any) -> Principal | None:
             if isinstance(request, _Undecodable):
                 raise Refusal(
                     "FIELD_INVALID",
@@ -129,6 +136,35 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                     await fail(method, context, exc)
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, tolerant_deserialize, handler.response_serializer)
+        if handler.stream_stream:
+            inner_ss = handler.stream_stream
+
+            async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+                async for request in requests:
+                    if isinstance(request, _Undecodable):
+                        raise Refusal(
+                            "FIELD_INVALID",
+                            f"a message on the stream is not valid for {method}: {request.error}",
+                            field="(request)",
+                        )
+                    yield request
+
+            async def stream_stream(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                try:
+                    token = current_principal.set(await self._admit(method, context))  # type: ignore[arg-type]
+                    try:
+                        async for item in inner_ss(checked(requests), context):
+                            yield item
+                    finally:
+                        current_principal.reset(token)
+                except Exception as exc:
+                    await fail(method, context, exc)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, tolerant_deserialize, handler.response_serializer
+            )
         raise NotImplementedError(f"no guard for the call shape of {method}")
 
 

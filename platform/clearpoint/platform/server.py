@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 
 import grpc
+from clearpoint.platform.agent_service import Agents
 from clearpoint.platform.app import Platform
 from clearpoint.platform.interceptors import GuardInterceptor
 from clearpoint.platform.services import POLICY, Campaigns, IssuerKeys, Partners, Redemptions
 from clearpoint.v1 import (
+    agents_pb2,
+    agents_pb2_grpc,
     campaigns_pb2,
     campaigns_pb2_grpc,
     issuer_keys_pb2,
@@ -28,6 +31,7 @@ SERVICE_NAMES = (
     partners_pb2.DESCRIPTOR.services_by_name["PartnerService"].full_name,
     campaigns_pb2.DESCRIPTOR.services_by_name["CampaignService"].full_name,
     redemption_pb2.DESCRIPTOR.services_by_name["RedemptionService"].full_name,
+    agents_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
 )
 
 SERVER_OPTIONS = [
@@ -66,6 +70,7 @@ async def start(platform: Platform, listen: str, tls: grpc.ServerCredentials | N
     partners_pb2_grpc.add_PartnerServiceServicer_to_server(Partners(platform), server)
     campaigns_pb2_grpc.add_CampaignServiceServicer_to_server(Campaigns(platform), server)
     redemption_pb2_grpc.add_RedemptionServiceServicer_to_server(Redemptions(platform), server)
+    agents_pb2_grpc.add_AgentServiceServicer_to_server(Agents(platform), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -14,10 +14,12 @@ from clearpoint.platform.auth import ROLE_OPERATOR, ROLE_PARTNER, current_princi
 from clearpoint.platform.clock import from_timestamp
 from clearpoint.platform.errors import field_invalid
 from clearpoint.platform.idempotency import check_request_id, fingerprint, run_once
+from clearpoint.platform.interceptors import NO_API_KEY
 from clearpoint.platform.paging import page_size
 from clearpoint.platform.records import CampaignSpec
 from clearpoint.platform.schema import partners
 from clearpoint.v1 import (
+    agents_pb2,
     campaigns_pb2,
     campaigns_pb2_grpc,
     issuer_keys_pb2,
@@ -40,6 +42,7 @@ def _policy(service: str, default: frozenset[str], **overrides: frozenset[str]) 
         "clearpoint.v1.PartnerService": partners_pb2.DESCRIPTOR.services_by_name["PartnerService"],
         "clearpoint.v1.CampaignService": campaigns_pb2.DESCRIPTOR.services_by_name["CampaignService"],
         "clearpoint.v1.RedemptionService": redemption_pb2.DESCRIPTOR.services_by_name["RedemptionService"],
+        "clearpoint.v1.AgentService": agents_pb2.DESCRIPTOR.services_by_name["AgentService"],
     }[service].methods
     return {f"/{service}/{m.name}": overrides.get(m.name, default) for m in methods}
 
@@ -50,6 +53,7 @@ POLICY: dict[str, frozenset[str]] = {
     **_policy("clearpoint.v1.PartnerService", OPERATOR, WhoAmI=ANYONE),
     **_policy("clearpoint.v1.CampaignService", ANYONE),
     **_policy("clearpoint.v1.RedemptionService", ANYONE),
+    **_policy("clearpoint.v1.AgentService", OPERATOR, EnrolAgent=NO_API_KEY, StreamScans=NO_API_KEY),
 }
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from clearpoint.platform.agents import Agent
 from clearpoint.platform.clock import to_duration, to_timestamp
+from clearpoint.platform.ingest import ScanAnswer
 from clearpoint.platform.keystore import IssuerKeyInfo
 from clearpoint.platform.records import Campaign, Claim, Progress, Redemption, Voucher
-from clearpoint.v1 import campaigns_pb2, errors_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
+from clearpoint.scan_signing import ScanFields
+from clearpoint.v1 import agents_pb2, campaigns_pb2, errors_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
 
 KEY_STATES = {
     "active": issuer_keys_pb2.ISSUER_KEY_STATE_ACTIVE,
@@ -100,4 +103,46 @@ def voucher(v: Voucher) -> redemption_pb2.Voucher:
         uses_allowed=v.uses_allowed,
         uses_made=v.uses_made,
         issue_time=to_timestamp(v.issued_us),
+    )
+
+
+AGENT_STATES = {"active": agents_pb2.AGENT_STATE_ACTIVE, "revoked": agents_pb2.AGENT_STATE_REVOKED}
+SCAN_OUTCOMES = {
+    "accepted": agents_pb2.SCAN_OUTCOME_ACCEPTED,
+    "refused": agents_pb2.SCAN_OUTCOME_REFUSED,
+    "not_a_voucher": agents_pb2.SCAN_OUTCOME_NOT_A_VOUCHER,
+    "rejected": agents_pb2.SCAN_OUTCOME_REJECTED,
+}
+
+
+def agent(a: Agent) -> agents_pb2.Agent:
+    return agents_pb2.Agent(
+        agent_id=a.agent_id,
+        partner_id=a.partner_id,
+        store_id=a.store_id,
+        display_name=a.display_name,
+        public_key=a.public_key,
+        state=AGENT_STATES[a.state],
+        enrol_time=to_timestamp(a.enrolled_us),
+        revoke_time=to_timestamp(a.revoked_us),
+    )
+
+
+def scan_fields(scan: agents_pb2.SignedScan) -> ScanFields:
+    """The signed fields of a scan; a scan_time finer than a microsecond cannot be signed, so it is -1."""
+    t = scan.scan_time
+    time_us = t.seconds * 1_000_000 + t.nanos // 1000 if t.nanos % 1000 == 0 else -1
+    return ScanFields(scan.agent_id, scan.scanner_id, scan.sequence, time_us, scan.symbology, scan.data)
+
+
+def scan_answer(a: ScanAnswer) -> agents_pb2.ScanAnswer:
+    return agents_pb2.ScanAnswer(
+        sequence=a.sequence,
+        outcome=SCAN_OUTCOMES[a.outcome],
+        reason=reason_enum(a.reason),
+        message=a.message,
+        claim=claim(a.claim) if a.claim else None,
+        redemption_id=a.redemption_id or "",
+        replayed=a.replayed,
+        answer_time=to_timestamp(a.answered_us),
     )

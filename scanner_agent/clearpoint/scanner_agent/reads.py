@@ -1,0 +1,51 @@
+"""What every scanner driver produces, and the small interface the agent drives them through.
+
+A driver owns one scanner: it opens the device, frames the bytes or key events into whole reads,
+survives the device going away and coming back, and, where the device takes them, sends
+good-read / bad-read signals back. Everything after the read (signing, journal, upload) is the
+agent's business, so drivers stay small and testable with recorded input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One decoded scan, exactly as the scanner delivered it (AIM prefix and terminator removed)."""
+
+    scanner_id: str
+    data: bytes
+    # AIM symbology identifier ("]Q1", "]E0", ...) when the scanner sent one; "" otherwise.
+    symbology: str
+    # Wall-clock UTC microseconds at which the last byte (or key event) of the scan arrived.
+    at_us: int
+    # time.perf_counter_ns() at that same moment, for measuring the agent's own cost.
+    at_perf_ns: int
+
+
+def now_stamps() -> tuple[int, int]:
+    """(UTC microseconds, perf_counter nanoseconds) for stamping a read as it completes."""
+    return time.time_ns() // 1000, time.perf_counter_ns()
+
+
+class Driver(Protocol):
+    """One scanner. `reads()` runs until `close()`; it never raises for device trouble."""
+
+    scanner_id: str
+
+    def reads(self) -> AsyncIterator[Read]:
+        """Every read, in order. Unplug, replug and bad input are logged and ridden out."""
+        ...
+
+    async def signal(self, good: bool) -> None:
+        """Good-read or bad-read feedback to the scanner (beep, LED); a no-op where unsupported."""
+        ...
+
+    async def close(self) -> None:
+        """Stop reading and release the device (and any exclusive grab)."""
+        ...
