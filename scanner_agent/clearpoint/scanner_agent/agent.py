@@ -1,0 +1,113 @@
+"""The agent: scanners in, signed and journaled scans out to the platform, answers to the cashier.
+
+Order of events for every scan (DESIGN.md, "the path of a scan"): the driver frames it; the
+journal numbers, signs and commits it; only then is the uplink woken and the cashier told. An
+answer is written to the journal before the console line and the scanner's beep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from clearpoint.scan_signing import ScanFieldError
+from clearpoint.scanner_agent.console import Console
+from clearpoint.scanner_agent.identity import Identity
+from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournaledScan
+from clearpoint.scanner_agent.reads import Driver, Read
+from clearpoint.scanner_agent.uplink import Uplink, UplinkSettings
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(
+        self,
+        identity: Identity,
+        journal: Journal,
+        drivers: Sequence[Driver],
+        uplink: UplinkSettings,
+        console: Console | None = None,
+        backlog_warn_fraction: float = 0.8,
+    ) -> None:
+        self.identity = identity
+        self.journal = journal
+        self.drivers = {d.scanner_id: d for d in drivers}
+        self.console = console or Console()
+        self.uplink = Uplink(uplink, identity.agent_id, journal, self._answered)
+        self.backlog_warn_at = max(1, int(journal.max_backlog * backlog_warn_fraction))
+        self._warned = False
+        self.recorded = 0
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until `stop` is set (or cancelled); then release scanners and close the journal."""
+        log.info(
+            "agent %s (store %s) starting with %d scanner(s); %d scans from earlier waiting to be sent",
+            self.identity.agent_id,
+            self.identity.store_id,
+            len(self.drivers),
+            self.journal.backlog,
+        )
+        tasks = [asyncio.create_task(self.uplink.run(), name="uplink")]
+        tasks += [asyncio.create_task(self._pump(d), name=f"scanner {d.scanner_id}") for d in self.drivers.values()]
+        try:
+            if stop is None:
+                await asyncio.gather(*tasks)
+            else:
+                await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for driver in self.drivers.values():
+                await driver.close()
+            log.info("agent stopped; %d scans not yet answered stay in the journal", self.journal.backlog)
+
+    async def _pump(self, driver: Driver) -> None:
+        async for read in driver.reads():
+            await self.take(read)
+
+    async def take(self, read: Read) -> JournaledScan | None:
+        """Journal one read (signed, on disk), then wake the uplink and tell the cashier."""
+        driver = self.drivers.get(read.scanner_id)
+        try:
+            scan = await self.journal.append(read)
+        except BacklogFull as full:
+            log.critical(
+                "ALARM: scan from %s NOT RECORDED: %s; the platform has not answered for too long",
+                read.scanner_id,
+                full,
+            )
+            self.console.not_recorded(read.scanner_id, f"offline backlog full ({full.backlog} scans): call support")
+            if driver is not None:
+                await driver.signal(False)
+            return None
+        except ScanFieldError as exc:
+            log.error("scan from %s not recorded: %s", read.scanner_id, exc)
+            self.console.not_recorded(read.scanner_id, f"unreadable scan ({exc}); scan again")
+            if driver is not None:
+                await driver.signal(False)
+            return None
+        self.recorded += 1
+        self.uplink.notify()
+        self.console.journaled(scan, self.uplink.connected)
+        if self.journal.backlog >= self.backlog_warn_at and not self._warned:
+            self._warned = True
+            log.error(
+                "backlog alarm: %d of at most %d scans wait for the platform; new scans will be refused at the limit",
+                self.journal.backlog,
+                self.journal.max_backlog,
+            )
+        elif self._warned and self.journal.backlog < self.backlog_warn_at // 2:
+            self._warned = False
+        return scan
+
+    async def _answered(self, scan: JournaledScan | None, answer: Answer, first: bool) -> None:
+        if not first:
+            return  # answered before (a replayed answer): the cashier heard it already
+        scanner_id = scan.scanner_id if scan else "?"
+        self.console.answered(scanner_id, answer, scan.data if scan else None)
+        driver = self.drivers.get(scanner_id)
+        if driver is not None:
+            await driver.signal(answer.outcome == "accepted")

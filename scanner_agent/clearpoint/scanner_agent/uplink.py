@@ -1,0 +1,215 @@
+"""The agent's side of StreamScans: journaled scans out, answers in, across any number of outages.
+
+The journal is the only queue. A session sends unanswered scans in sequence order, keeping at
+most `window` unanswered on the wire; each answer is written to the journal before the cashier
+hears it. When the stream breaks, every scan without an answer is simply sent again on the next
+session: the platform deduplicates by (agent, sequence), so at-least-once here is exactly-once
+there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from clearpoint.scanner_agent.backoff import Backoff
+from clearpoint.scanner_agent.journal import Answer, Journal, JournaledScan
+from clearpoint.v1 import agents_pb2, agents_pb2_grpc, errors_pb2
+from google.protobuf import timestamp_pb2
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = {
+    agents_pb2.SCAN_OUTCOME_ACCEPTED: "accepted",
+    agents_pb2.SCAN_OUTCOME_REFUSED: "refused",
+    agents_pb2.SCAN_OUTCOME_NOT_A_VOUCHER: "not_a_voucher",
+    agents_pb2.SCAN_OUTCOME_REJECTED: "rejected",
+}
+
+
+@dataclass(frozen=True)
+class UplinkSettings:
+    target: str
+    window: int = 32
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    keepalive_s: float = 20.0
+    # A scan on the wire this long without an answer means the session is stuck: start a new one.
+    answer_timeout_s: float = 30.0
+    tls_ca_file: str | None = None
+
+
+def channel_options(keepalive_s: float) -> list[tuple[str, int]]:
+    return [
+        # Pings find a dead link (a pulled cable, a NAT that forgot us) long before TCP would.
+        ("grpc.keepalive_time_ms", int(keepalive_s * 1000)),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Reconnects are paced by our own backoff; keep the channel's own short.
+        ("grpc.initial_reconnect_backoff_ms", 500),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
+    ]
+
+
+def make_channel(settings: UplinkSettings) -> grpc.aio.Channel:
+    """A channel to the platform: TLS when a CA file is configured, keepalive always."""
+    options = channel_options(settings.keepalive_s)
+    if settings.tls_ca_file:
+        with open(settings.tls_ca_file, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        return grpc.aio.secure_channel(settings.target, creds, options=options)
+    return grpc.aio.insecure_channel(settings.target, options=options)
+
+
+def to_request(agent_id: str, scan: JournaledScan) -> agents_pb2.StreamScansRequest:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromMicroseconds(scan.scan_us)
+    return agents_pb2.StreamScansRequest(
+        scan=agents_pb2.SignedScan(
+            agent_id=agent_id,
+            scanner_id=scan.scanner_id,
+            sequence=scan.sequence,
+            scan_time=ts,
+            symbology=scan.symbology,
+            data=scan.data,
+            signature=scan.signature,
+        )
+    )
+
+
+def from_answer(a: agents_pb2.ScanAnswer) -> Answer:
+    reason = errors_pb2.Reason.Name(a.reason) if a.reason in errors_pb2.Reason.values() else f"REASON_{a.reason}"
+    return Answer(
+        sequence=a.sequence,
+        outcome=OUTCOMES.get(a.outcome, "refused"),
+        reason="" if a.reason == 0 else reason.removeprefix("REASON_"),
+        message=a.message,
+        campaign_id=a.claim.campaign_id,
+        campaign_name=a.claim.campaign_name,
+        prize=a.claim.prize_description,
+        voucher_id=a.claim.voucher_id,
+        redemption_id=a.redemption_id,
+        uses_remaining=a.claim.uses_remaining if a.HasField("claim") else None,
+    )
+
+
+class Uplink:
+    def __init__(
+        self,
+        settings: UplinkSettings,
+        agent_id: str,
+        journal: Journal,
+        on_answer: Callable[[JournaledScan | None, Answer, bool], Awaitable[None]],
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.settings = settings
+        self.agent_id = agent_id
+        self.journal = journal
+        self.on_answer = on_answer
+        self.backoff = backoff or Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
+        self.connected = False
+        self.sent = 0
+        self.answered = 0
+        self.sessions = 0
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """A scan was journaled: wake the sender."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Keep a session up until cancelled, backing off (with jitter) between attempts."""
+        async with make_channel(self.settings) as channel:
+            stub = agents_pb2_grpc.AgentServiceStub(channel)
+            while True:
+                try:
+                    await self._session(stub)
+                    reason = "the platform ended the stream"
+                except grpc.aio.AioRpcError as exc:
+                    reason = f"{exc.code().name}: {exc.details()}"
+                except _Stuck as exc:
+                    reason = str(exc)
+                delay = self.backoff.next_delay()
+                # One warning when the link goes down; the retries after it are quieter.
+                level = logging.WARNING if self.connected or self.sessions == 1 else logging.INFO
+                self.connected = False
+                log.log(
+                    level,
+                    "platform link down (%s); %d scans waiting; next try in %.1f s",
+                    reason,
+                    self.journal.backlog,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _session(self, stub: agents_pb2_grpc.AgentServiceStub) -> None:
+        call = stub.StreamScans()
+        in_flight: dict[int, tuple[float, JournaledScan]] = {}
+        window = self.settings.window
+        room = asyncio.Event()
+        self.sessions += 1
+
+        async def send() -> None:
+            last = 0
+            while True:
+                free = window - len(in_flight)
+                batch = await self.journal.unanswered(last, free) if free > 0 else []
+                for scan in batch:
+                    in_flight[scan.sequence] = (time.monotonic(), scan)
+                    await call.write(to_request(self.agent_id, scan))
+                    last = scan.sequence
+                    self.sent += 1
+                if batch:
+                    continue
+                self._wake.clear()
+                room.clear()
+                # Re-check after clearing, so a scan journaled in between is not left waiting.
+                if window - len(in_flight) > 0 and await self.journal.unanswered(last, 1):
+                    continue
+                waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(room.wait())]
+                try:
+                    await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waits:
+                        w.cancel()
+                oldest = min((t for t, _ in in_flight.values()), default=None)
+                if oldest is not None and time.monotonic() - oldest > self.settings.answer_timeout_s:
+                    raise _Stuck(f"no answer for {self.settings.answer_timeout_s:.0f} s")
+
+        sender = asyncio.create_task(send())
+        try:
+            while True:
+                reader = asyncio.ensure_future(call.read())
+                done, _ = await asyncio.wait([reader, sender], return_when=asyncio.FIRST_COMPLETED)
+                if sender in done:
+                    reader.cancel()
+                    sender.result()  # raises what stopped it
+                response = await reader
+                if response is grpc.aio.EOF:
+                    return
+                if not self.connected:
+                    self.connected = True
+                    self.backoff.reset()
+                    log.info("platform link up (%s); %d scans to send", self.settings.target, self.journal.backlog)
+                if response.max_in_flight:
+                    window = max(1, min(self.settings.window, response.max_in_flight))
+                if not response.HasField("answer"):
+                    continue
+                answer = from_answer(response.answer)
+                first = await self.journal.record_answer(answer)
+                sent = in_flight.pop(answer.sequence, None)
+                room.set()
+                self.answered += 1
+                await self.on_answer(sent[1] if sent else None, answer, first)
+        finally:
+            sender.cancel()
+            call.cancel()
+
+
+class _Stuck(Exception):
+    pass

@@ -1,0 +1,217 @@
+"""The platform's side of agents: enrolment, and signed scans verified, deduplicated and redeemed."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from clearpoint.platform.schema import agent_scans, scan_rejections
+from clearpoint.v1 import agents_pb2, agents_pb2_grpc, campaigns_pb2, errors_pb2
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from tests.agent_helpers import (
+    enrol_agent,
+    enrol_with,
+    enrolment_token,
+    partner_id_of,
+    signed,
+    stream_one_by_one,
+    stream_scans,
+)
+from tests.helpers import Client, RunningPlatform, refusal_of, rid
+
+A = agents_pb2
+
+
+async def _voucher_codes(platform: RunningPlatform, partner: Client, n: int) -> tuple[str, list[str]]:
+    campaign = await partner.campaign(platform.clock())
+    return campaign.campaign_id, [v.code for v in await partner.issue(campaign.campaign_id, n)]
+
+
+async def _redeemed(partner: Client, campaign_id: str) -> int:
+    got = await partner.campaigns.GetCampaign(
+        campaigns_pb2.GetCampaignRequest(campaign_id=campaign_id), metadata=partner.metadata
+    )
+    return got.progress.redeemed
+
+
+async def _rejections(platform: RunningPlatform, reason: str) -> int:
+    async with platform.server.platform.db.read() as conn:
+        return await conn.scalar(select(func.count()).where(scan_rejections.c.reason == reason))
+
+
+# -- enrolment -------------------------------------------------------------------------------------
+
+
+async def test_a_token_enrols_one_agent_once(platform: RunningPlatform, partner: Client) -> None:
+    token = await enrolment_token(platform, partner, "store-7")
+    key = Ed25519PrivateKey.generate()
+    agent = await enrol_with(platform.target, token, key)
+    assert agent.agent_id.startswith("agt_") and agent.store_id == "store-7"
+    assert agent.partner_id == await partner_id_of(partner) and agent.state == A.AGENT_STATE_ACTIVE
+    # A retry by the same key (its answer was lost) gets the same agent back.
+    assert (await enrol_with(platform.target, token, key)).agent_id == agent.agent_id
+    # Anyone else with the used token is refused.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await enrol_with(platform.target, token, Ed25519PrivateKey.generate())
+    assert refusal_of(caught.value).reason == "ENROLMENT_TOKEN_INVALID"
+
+
+async def test_expired_garbage_and_unproven_enrolments_are_refused(platform: RunningPlatform, partner: Client) -> None:
+    token = await enrolment_token(platform, partner, ttl=60)
+    platform.clock.advance(61)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await enrol_with(platform.target, token, Ed25519PrivateKey.generate())
+    assert refusal_of(caught.value).reason == "ENROLMENT_TOKEN_INVALID"
+    fresh = await enrolment_token(platform, partner)
+    for bad in ("", "cpe_", fresh[:-1], fresh + "x", "cpe_000000000000_" + "A" * 43, "\x00" * 80):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await enrol_with(platform.target, bad, Ed25519PrivateKey.generate())
+        assert refusal_of(caught.value).reason == "ENROLMENT_TOKEN_INVALID", bad
+    # A proof signed by another key than the one registered: the caller does not hold the key.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await enrol_with(platform.target, fresh, Ed25519PrivateKey.generate(), proof_key=Ed25519PrivateKey.generate())
+    assert refusal_of(caught.value).reason == "SCAN_SIGNATURE_INVALID"
+    # The token was not spent by the failed attempts.
+    assert (await enrol_with(platform.target, fresh, Ed25519PrivateKey.generate())).agent_id
+
+
+async def test_only_operators_create_tokens_and_revoke(platform: RunningPlatform, partner: Client) -> None:
+    stub = agents_pb2_grpc.AgentServiceStub(partner.channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateEnrolmentToken(
+            A.CreateEnrolmentTokenRequest(request_id=rid(), partner_id="ptn_000000000000", store_id="s"),
+            metadata=partner.metadata,
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.RevokeAgent(A.RevokeAgentRequest(agent_id="agt_0000000000000000"), metadata=partner.metadata)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    op = platform.operator()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await agents_pb2_grpc.AgentServiceStub(op.channel).CreateEnrolmentToken(
+            A.CreateEnrolmentTokenRequest(request_id=rid(), partner_id="ptn_000000000000", store_id="s"),
+            metadata=op.metadata,
+        )
+    assert refusal_of(caught.value).reason == "PARTNER_UNKNOWN"
+
+
+# -- scans -----------------------------------------------------------------------------------------
+
+
+async def test_scans_are_redeemed_answered_and_recorded(platform: RunningPlatform, partner: Client) -> None:
+    campaign_id, codes = await _voucher_codes(platform, partner, 3)
+    agent_id, key = await enrol_agent(platform, partner)
+    scans = [signed(agent_id, key, i + 1, code.encode(), symbology="]Q1") for i, code in enumerate(codes)]
+    scans.append(signed(agent_id, key, 4, b"4006381333931", symbology="]E0"))
+    answers = await stream_scans(platform.target, scans)
+    assert sorted(answers) == [1, 2, 3, 4]
+    for seq in (1, 2, 3):
+        a = answers[seq]
+        assert a.outcome == A.SCAN_OUTCOME_ACCEPTED and a.redemption_id.startswith("rdm_") and not a.replayed
+        assert a.claim.campaign_id == campaign_id and a.claim.prize_description == "One free 0.5 l cola"
+    assert answers[4].outcome == A.SCAN_OUTCOME_NOT_A_VOUCHER and answers[4].reason == errors_pb2.REASON_NOT_A_VOUCHER
+    assert await _redeemed(partner, campaign_id) == 3
+    async with platform.server.platform.db.read() as conn:
+        rows = (await conn.execute(select(agent_scans).order_by(agent_scans.c.sequence))).all()
+    assert [r.outcome for r in rows] == ["accepted"] * 3 + ["not_a_voucher"]
+    assert bytes(rows[3].data) == b"4006381333931" and rows[3].symbology == "]E0"
+
+
+async def test_a_repeated_sequence_gets_the_first_answer_and_is_applied_once(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    campaign_id, codes = await _voucher_codes(platform, partner, 2)
+    agent_id, key = await enrol_agent(platform, partner)
+    first = signed(agent_id, key, 1, codes[0].encode())
+    a1, a2, a3 = await stream_one_by_one(platform.target, [first, first, first])
+    assert a1.outcome == A.SCAN_OUTCOME_ACCEPTED and not a1.replayed
+    for again in (a2, a3):
+        assert again.replayed and again.redemption_id == a1.redemption_id and again.outcome == a1.outcome
+        assert again.answer_time == a1.answer_time
+    # The same number for a different scan (even one correctly signed) is refused, not applied.
+    (reused,) = await stream_one_by_one(platform.target, [signed(agent_id, key, 1, codes[1].encode())])
+    assert reused.outcome == A.SCAN_OUTCOME_REJECTED and reused.reason == errors_pb2.REASON_SEQUENCE_REUSED
+    assert await _redeemed(partner, campaign_id) == 1
+    assert await _rejections(platform, "SEQUENCE_REUSED") == 1
+
+
+async def test_a_voucher_scanned_twice_is_refused_the_second_time(platform: RunningPlatform, partner: Client) -> None:
+    campaign_id, codes = await _voucher_codes(platform, partner, 1)
+    agent_id, key = await enrol_agent(platform, partner)
+    # Both on the wire at once: the earlier sequence wins, whatever order the work finishes in.
+    answers = await stream_scans(platform.target, [signed(agent_id, key, seq, codes[0].encode()) for seq in (1, 2, 3)])
+    assert answers[1].outcome == A.SCAN_OUTCOME_ACCEPTED
+    for seq in (2, 3):
+        assert answers[seq].outcome == A.SCAN_OUTCOME_REFUSED
+        assert answers[seq].reason == errors_pb2.REASON_VOUCHER_ALREADY_REDEEMED
+    assert await _redeemed(partner, campaign_id) == 1
+
+
+async def test_forged_unknown_and_revoked_agents_are_refused_with_reasons(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    campaign_id, codes = await _voucher_codes(platform, partner, 4)
+    agent_id, key = await enrol_agent(platform, partner)
+    other_id, other_key = await enrol_agent(platform, partner)
+    forged = signed(agent_id, Ed25519PrivateKey.generate(), 1, codes[0].encode())
+    borrowed = signed(agent_id, other_key, 2, codes[1].encode())  # another enrolled agent's key
+    tampered = signed(agent_id, key, 3, codes[2].encode())
+    tampered.data = codes[3].encode()  # signed for one voucher, carrying another
+    truncated = signed(agent_id, key, 4, codes[2].encode())
+    truncated.signature = truncated.signature[:40]
+    unknown = signed("agt_00000000000000ff", key, 1, codes[0].encode())
+    nonsense_id = signed("not an agent", key, 1, codes[0].encode())
+    answers = await stream_one_by_one(platform.target, [forged, borrowed, tampered, truncated, unknown, nonsense_id])
+    reasons = [errors_pb2.Reason.Name(a.reason) for a in answers]
+    assert reasons == ["REASON_SCAN_SIGNATURE_INVALID"] * 4 + ["REASON_AGENT_UNKNOWN"] * 2
+    assert all(a.outcome == A.SCAN_OUTCOME_REJECTED for a in answers)
+    assert await _rejections(platform, "SCAN_SIGNATURE_INVALID") == 4
+    assert await _rejections(platform, "AGENT_UNKNOWN") == 2
+    # Revoked: refused from then on, while what it sent before keeps its first answer.
+    sent_before = signed(other_id, other_key, 1, codes[0].encode())
+    (before,) = await stream_one_by_one(platform.target, [sent_before])
+    assert before.outcome == A.SCAN_OUTCOME_ACCEPTED
+    op = platform.operator()
+    revoked = await agents_pb2_grpc.AgentServiceStub(op.channel).RevokeAgent(
+        A.RevokeAgentRequest(agent_id=other_id), metadata=op.metadata
+    )
+    assert revoked.agent.state == A.AGENT_STATE_REVOKED
+    replay, after = await stream_one_by_one(
+        platform.target,
+        [sent_before, signed(other_id, other_key, 2, codes[1].encode())],
+    )
+    assert replay.replayed and replay.outcome == A.SCAN_OUTCOME_ACCEPTED
+    assert after.outcome == A.SCAN_OUTCOME_REJECTED and after.reason == errors_pb2.REASON_AGENT_REVOKED
+    assert await _redeemed(partner, campaign_id) == 1
+
+
+async def test_malformed_scans_are_rejected_and_the_stream_goes_on(platform: RunningPlatform, partner: Client) -> None:
+    campaign_id, codes = await _voucher_codes(platform, partner, 1)
+    agent_id, key = await enrol_agent(platform, partner)
+    oversize = signed(agent_id, key, 1, b"A" * 4096)
+    oversize.data = b"A" * 5000
+    empty = signed(agent_id, key, 2, b"x")
+    empty.data = b""
+    zero_seq = signed(agent_id, key, 3, b"x")
+    zero_seq.sequence = 0
+    nanos = signed(agent_id, key, 4, b"x")
+    nanos.scan_time.nanos += 1  # finer than the microseconds the signature covers
+    bad_symbology = signed(agent_id, key, 5, b"x")
+    bad_symbology.symbology = "Q1"
+    good = signed(agent_id, key, 6, codes[0].encode())
+    answers = await stream_one_by_one(platform.target, [oversize, empty, zero_seq, nanos, bad_symbology, good])
+    assert [a.reason for a in answers[:5]] == [errors_pb2.REASON_FIELD_INVALID] * 5
+    assert answers[5].outcome == A.SCAN_OUTCOME_ACCEPTED
+    assert await _redeemed(partner, campaign_id) == 1
+
+
+async def test_garbage_on_the_stream_ends_it_with_invalid_argument(platform: RunningPlatform) -> None:
+    async with grpc.aio.insecure_channel(platform.target) as channel:
+        call = channel.stream_stream("/clearpoint.v1.AgentService/StreamScans")()
+        await call.write(b"\xff\xff\xff garbage")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in call:
+                pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refusal_of(caught.value).reason == "FIELD_INVALID"
