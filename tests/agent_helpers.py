@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from clearpoint.scan_signing import ScanFields, enrol_proof_message, sign_scan
+from clearpoint.scanner_agent.agent import Agent
+from clearpoint.scanner_agent.config import AgentConfig
+from clearpoint.scanner_agent.config import load as load_config
+from clearpoint.scanner_agent.console import Console
+from clearpoint.scanner_agent.enrol import enrol
+from clearpoint.scanner_agent.identity import load_identity, load_key
+from clearpoint.scanner_agent.journal import Claim, Journal, read_claims
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, partners_pb2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -110,3 +122,74 @@ async def stream_one_by_one(target: str, scans: list[agents_pb2.SignedScan]) -> 
                     break
         await call.done_writing()
     return out
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def write_config(directory: Path, target: str, scanners: list[dict[str, object]], **agent: object) -> Path:
+    """An agent TOML config in `directory` (data_dir beside it unless given)."""
+    lines = ["[agent]", f"platform = {toml_value(target)}"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in {"data_dir": "agent-data", **agent}.items()]
+    for scanner in scanners:
+        lines += ["", "[[scanner]]"] + [f"{k} = {toml_value(v)}" for k, v in scanner.items()]
+    path = directory / "agent.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class RunningAgent:
+    agent: Agent
+    console: io.StringIO
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+    config: AgentConfig
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 10)
+        await self.agent.journal.close()
+
+    async def wait_ready(self, within: float = 10.0) -> None:
+        """Until every scanner is open (bytes sent before would be flushed, as on real hardware) and the link is up."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            drivers = self.agent.drivers.values()
+            if self.agent.uplink.connected and all(getattr(d, "connected", True) for d in drivers):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the agent did not get ready")
+
+    def claims(self) -> list[Claim]:
+        return read_claims(self.config.journal_path)
+
+    async def wait_answered(self, count: int, within: float = 30.0) -> list[Claim]:
+        """Wait until the claim book holds `count` answered scans."""
+        deadline = time.monotonic() + within
+        while True:
+            claims = [c for c in self.claims() if c.answered_us is not None]
+            if len(claims) >= count or time.monotonic() > deadline:
+                return claims
+            await asyncio.sleep(0.05)
+
+
+async def start_agent(config_path: Path, token: str = "") -> RunningAgent:
+    """A real agent (drivers, journal, uplink) on this loop, enrolled with `token` if not yet."""
+    config = load_config(config_path)
+    if token and not (config.data_dir / "identity.json").exists():
+        await enrol(config.uplink(), config.data_dir, token, "test-till")
+    identity = load_identity(config.data_dir)
+    journal = await Journal.open(config.journal_path, identity.agent_id, load_key(config.data_dir), config.max_backlog)
+    console = io.StringIO()
+    agent = Agent(identity, journal, config.drivers(), config.uplink(), Console(console, config.answer_wait_seconds))
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    return RunningAgent(agent, console, stop, task, config)

@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     from clearpoint.platform import cli as platform_cli
 
     platform_cli.register(groups)
+    from clearpoint.scanner_agent import cli as agent_cli
+
+    agent_cli.register(groups)
     from clearpoint import demo
 
     demo.register(groups)

@@ -81,11 +81,11 @@ class Agents(agents_pb2_grpc.AgentServiceServicer):
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         latest: dict[bytes, asyncio.Task[Any]] = {}
 
-        async def one(scan: agents_pb2.SignedScan, before: asyncio.Task[Any] | None) -> None:
+        async def one(scan: agents_pb2.SignedScan, received_us: int, before: asyncio.Task[Any] | None) -> None:
             try:
                 if before is not None:
                     await asyncio.wait([before])
-                answer = await self.p.ingest.ingest(wire.scan_fields(scan), scan.signature)
+                answer = await self.p.ingest.ingest(wire.scan_fields(scan), scan.signature, received_us)
                 await answers.put(agents_pb2.StreamScansResponse(answer=wire.scan_answer(answer)))
             except BaseException as exc:  # the stream ends with it; the agent reconnects and resends
                 await answers.put(exc)
@@ -98,7 +98,7 @@ class Agents(agents_pb2_grpc.AgentServiceServicer):
                 async for request in request_iterator:
                     await slots.acquire()
                     scan = request.scan
-                    task = asyncio.create_task(one(scan, latest.get(scan.data)))
+                    task = asyncio.create_task(one(scan, self.p.clock(), latest.get(scan.data)))
                     latest[scan.data] = task
                     _finishing.add(task)
                     task.add_done_callback(_finishing.discard)

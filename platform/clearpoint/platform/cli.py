@@ -80,6 +80,16 @@ def register(groups: argparse._SubParsersAction) -> None:
     _common(operator)
     operator.set_defaults(run=_create_operator)
 
+    token = commands.add_parser(
+        "create-enrolment-token",
+        help="create a single-use token with which one store agent enrols (works on the database directly)",
+    )
+    token.add_argument("--partner", required=True, help="partner id whose store the agent serves (ptn_...)")
+    token.add_argument("--store", required=True, help="store id the agent redeems at")
+    token.add_argument("--ttl-seconds", type=int, default=86_400, help="how long the token may be used [86400]")
+    _common(token)
+    token.set_defaults(run=_create_enrolment_token)
+
 
 async def _open(args: argparse.Namespace, *, migrate: bool = True):  # type: ignore[no-untyped-def]
     from clearpoint.platform.app import Platform
@@ -205,4 +215,30 @@ def _create_operator(args: argparse.Namespace) -> int:
         return 1
     print(key)
     print("this API key is shown once; keep it safe", file=sys.stderr)
+    return 0
+
+
+def _create_enrolment_token(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+
+    async def main() -> str:
+        from clearpoint.platform import agents
+
+        platform = await _open(args)
+        try:
+            async with platform.db.write() as conn:
+                made = await agents.create_token(conn, args.partner, args.store, args.ttl_seconds, platform.clock())
+        finally:
+            await platform.close()
+        return made.token
+
+    from clearpoint.platform.errors import Refusal
+
+    try:
+        token = asyncio.run(main())
+    except Refusal as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(token)
+    print("give this token to the store agent: clearpoint agent enrol --config FILE --token TOKEN", file=sys.stderr)
     return 0

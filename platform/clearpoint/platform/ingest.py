@@ -67,7 +67,9 @@ class ScanIngest:
         # Agent keys never change (a new key is a new enrolment), so parsed keys are kept.
         self._keys: dict[str, Ed25519PublicKey] = {}
 
-    async def ingest(self, scan: ScanFields, signature: bytes) -> ScanAnswer:
+    async def ingest(self, scan: ScanFields, signature: bytes, received_us: int | None = None) -> ScanAnswer:
+        """Verify, deduplicate and apply one scan; `received_us` is when it came off the wire."""
+        received_us = self.clock() if received_us is None else received_us
         try:
             message = canonical_bytes(scan)
         except ScanFieldError as exc:
@@ -88,7 +90,7 @@ class ScanIngest:
         if row.state == REVOKED:
             return await self._reject(scan, "AGENT_REVOKED", "revoked agent", digest)
         answer = await self._decide(scan, digest, Principal(row.partner_id, row.display_name, "agent"), row.store_id)
-        return await self._store(scan, digest, answer)
+        return await self._store(scan, digest, answer, received_us)
 
     async def _agent_and_first_answer(self, scan: ScanFields):  # type: ignore[no-untyped-def]
         if not ids.is_id("agt", scan.agent_id):
@@ -135,7 +137,7 @@ class ScanIngest:
             outcome.redemption.redeemed_us,
         )
 
-    async def _store(self, scan: ScanFields, digest: bytes, answer: ScanAnswer) -> ScanAnswer:
+    async def _store(self, scan: ScanFields, digest: bytes, answer: ScanAnswer, received_us: int) -> ScanAnswer:
         claim = answer.claim
         try:
             async with self.db.write() as conn:
@@ -148,7 +150,8 @@ class ScanIngest:
                         symbology=scan.symbology,
                         data=scan.data,
                         scan_sha256=digest,
-                        received_us=answer.answered_us,
+                        received_us=received_us,
+                        answered_us=answer.answered_us,
                         outcome=answer.outcome,
                         reason=answer.reason,
                         message=answer.message,
@@ -195,4 +198,4 @@ def _stored_answer(sequence: int, row) -> ScanAnswer:  # type: ignore[no-untyped
     claim = None
     if row.outcome == ACCEPTED:
         claim = Claim(row.campaign_id, row.campaign_name, row.prize_description, row.voucher_id, row.uses_remaining)
-    return ScanAnswer(sequence, row.outcome, row.reason, row.message, claim, row.redemption_id, True, row.received_us)
+    return ScanAnswer(sequence, row.outcome, row.reason, row.message, claim, row.redemption_id, True, row.answered_us)

@@ -203,7 +203,9 @@ agent_scans = Table(
     Column("data", LargeBinary, nullable=False),
     # SHA-256 of the signed canonical bytes: a resend matches it; a reused sequence does not.
     Column("scan_sha256", LargeBinary(32), nullable=False),
+    # When the scan came off the agent's stream, and when it was first answered.
     Column("received_us", BigInteger, nullable=False),
+    Column("answered_us", BigInteger, nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("reason", String(48)),
     Column("message", Text, nullable=False),

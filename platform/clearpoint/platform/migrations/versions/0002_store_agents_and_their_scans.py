@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("scan_sha256", sa.LargeBinary(length=32), nullable=False),
         sa.Column("received_us", sa.BigInteger(), nullable=False),
+        sa.Column("answered_us", sa.BigInteger(), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.String(length=48), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),

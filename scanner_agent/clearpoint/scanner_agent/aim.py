@@ -1,0 +1,101 @@
+"""AIM symbology identifiers (ISO/IEC 15424): the "]Q1"-style prefix a scanner can put before the data.
+
+Scanners configured to send it tell us which symbology was read, which matters for GS1 data (]C1, ]d2, ]Q3:
+the data carries FNC1/GS separated application identifiers) and for the console. We only strip a prefix that
+is well formed: "]", a code character from the ISO/IEC 15424 list, and an alphanumeric modifier. Anything
+else stays in the data untouched, because a code that merely starts with "]" is still a code.
+"""
+
+from __future__ import annotations
+
+# Code character -> symbology family (ISO/IEC 15424 and the AIM registry of code characters).
+CODE_CHARACTERS: dict[str, str] = {
+    "A": "Code 39",
+    "B": "Telepen",
+    "C": "Code 128",
+    "D": "Code One",
+    "E": "EAN/UPC",
+    "F": "Codabar",
+    "G": "Code 93",
+    "H": "Code 11",
+    "I": "Interleaved 2 of 5 (ITF)",
+    "K": "Code 16K",
+    "L": "PDF417",
+    "M": "MSI",
+    "N": "Anker",
+    "O": "Codablock",
+    "P": "Plessey",
+    "Q": "QR Code",
+    "R": "Straight 2 of 5 (two-bar start/stop)",
+    "S": "Straight 2 of 5 (three-bar start/stop)",
+    "T": "Code 49",
+    "U": "MaxiCode",
+    "X": "Other bar code",
+    "Y": "System expansion",
+    "Z": "Non-bar-code input",
+    "c": "Channel Code",
+    "d": "Data Matrix",
+    "e": "GS1 DataBar",
+    "g": "Grid Matrix",
+    "h": "Han Xin Code",
+    "o": "OCR",
+    "p": "Posicode",
+    "s": "SuperCode",
+    "z": "Aztec Code",
+}
+
+# Identifiers whose modifier changes what the symbol is called (GS1 variants, EAN-8 vs EAN-13, add-ons).
+SPECIFIC_NAMES: dict[str, str] = {
+    "]C1": "GS1-128",
+    "]E0": "EAN-13 / UPC-A / UPC-E",
+    "]E1": "EAN/UPC 2-digit add-on",
+    "]E2": "EAN/UPC 5-digit add-on",
+    "]E3": "EAN/UPC with add-on",
+    "]E4": "EAN-8",
+    "]I1": "Interleaved 2 of 5 (check digit verified)",
+    "]L2": "TLC 39",
+    "]Q0": "QR Code Model 1",
+    "]Q3": "GS1 QR Code",
+    "]Q4": "GS1 QR Code",
+    "]d2": "GS1 DataMatrix",
+    "]d3": "GS1 DataMatrix",
+    "]e0": "GS1 DataBar",
+    "]z4": "GS1 Aztec Code",
+}
+
+AIM_FLAG = ord("]")
+
+
+def is_aim_identifier(ident: str) -> bool:
+    """True for a well-formed identifier: "]", a listed code character, an alphanumeric ASCII modifier."""
+    return (
+        len(ident) == 3
+        and ident[0] == "]"
+        and ident[1] in CODE_CHARACTERS
+        and ident[2].isascii()
+        and ident[2].isalnum()
+    )
+
+
+def split_aim(data: bytes) -> tuple[str, bytes]:
+    """(identifier, rest) when data starts with a well-formed AIM identifier; ("", data) otherwise."""
+    if len(data) < 3 or data[0] != AIM_FLAG:
+        return "", data
+    head = data[:3]
+    if not head.isascii():
+        return "", data
+    ident = head.decode("ascii")
+    if not is_aim_identifier(ident):
+        return "", data
+    return ident, data[3:]
+
+
+def symbology_name(ident: str) -> str:
+    """Human name for logs and the console ("]Q1" -> "QR Code"); "" for no identifier, "unknown (…)" otherwise."""
+    if not ident:
+        return ""
+    if ident in SPECIFIC_NAMES:
+        return SPECIFIC_NAMES[ident]
+    if is_aim_identifier(ident):
+        return CODE_CHARACTERS[ident[1]]
+    return f"unknown ({ident!r})"

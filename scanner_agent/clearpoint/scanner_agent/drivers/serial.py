@@ -1,0 +1,303 @@
+"""Serial barcode scanners: RS-232 and USB virtual COM ports (/dev/ttyUSBn, /dev/ttyACMn).
+
+Open the port by its stable /dev/serial/by-id/... symlink so the right scanner is found after a replug or a reboot.
+The driver reads chunks with pyserial-asyncio-fast, frames them (`framing`), strips the AIM identifier (`aim`) and
+yields `Read`s stamped when the frame's last byte arrived. Device trouble never raises out of `reads()`: an unplug
+(EIO / SerialException on read) or a path that is not there yet puts the driver in a waiting state that polls the
+path until it opens again; bad input is logged as one clear line per incident and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import serial
+import serial_asyncio_fast
+from clearpoint.scanner_agent.aim import split_aim, symbology_name
+from clearpoint.scanner_agent.framing import (
+    DEFAULT_MAX_LEN,
+    DEFAULT_STALE_AFTER,
+    Frame,
+    Framer,
+    LrcCoverage,
+    Problem,
+    StxEtxFramer,
+    TerminatorFramer,
+    TimeoutFramer,
+)
+from clearpoint.scanner_agent.reads import Read, now_stamps
+
+log = logging.getLogger(__name__)
+
+
+class FramingMode(StrEnum):
+    TERMINATOR = "terminator"
+    STX_ETX = "stx_etx"
+    TIMEOUT = "timeout"
+
+
+_PARITY = {
+    "none": serial.PARITY_NONE,
+    "even": serial.PARITY_EVEN,
+    "odd": serial.PARITY_ODD,
+    "mark": serial.PARITY_MARK,
+    "space": serial.PARITY_SPACE,
+}
+# POSIX has no 1.5 stop bits: on Linux, pyserial sets two (CSTOPB) for 1.5 as well.
+_STOP_BITS = {1: serial.STOPBITS_ONE, 1.5: serial.STOPBITS_ONE_POINT_FIVE, 2: serial.STOPBITS_TWO}
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSettings:
+    """How to talk to one serial scanner. Defaults match a scanner fresh out of the box: 9600 8N1, CR suffix."""
+
+    path: str
+    baud: int = 9600
+    parity: str = "none"  # none / even / odd / mark / space
+    data_bits: int = 8  # 5..8; scanners use 8, or 7 with even/odd parity
+    stop_bits: float = 1  # 1, 1.5 or 2
+    framing: FramingMode | str = FramingMode.TERMINATOR  # terminator / stx_etx / timeout
+    terminator: bytes = b"\r"  # terminator mode: the scanner's suffix (CR, LF, CRLF, TAB, any bytes)
+    check_lrc: bool = False  # stx_etx mode: an LRC byte follows ETX
+    lrc_coverage: LrcCoverage | str = LrcCoverage.DATA_ETX  # stx_etx: data / data+etx / stx+data+etx
+    char_timeout: float = 0.05  # timeout mode: seconds of silence that end a scan
+    max_frame: int = DEFAULT_MAX_LEN  # longer frames are discarded with a warning
+    stale_after: float = DEFAULT_STALE_AFTER  # seconds of silence after which a partial frame is dropped
+    good_read: bytes = b""  # bytes that make the scanner beep "good read"; empty: no feedback
+    bad_read: bytes = b""  # bytes that make the scanner signal "bad read"; empty: no feedback
+    reconnect_interval: float = 1.0  # seconds between attempts to reopen a missing or unplugged port
+
+    def __post_init__(self) -> None:
+        if self.baud <= 0:
+            raise ValueError(f"baud must be positive, not {self.baud}")
+        if self.parity not in _PARITY:
+            raise ValueError(f"parity must be one of {', '.join(_PARITY)}, not {self.parity!r}")
+        if self.data_bits not in (5, 6, 7, 8):
+            raise ValueError(f"data_bits must be 5, 6, 7 or 8, not {self.data_bits}")
+        if self.stop_bits not in _STOP_BITS:
+            raise ValueError(f"stop_bits must be 1, 1.5 or 2, not {self.stop_bits}")
+        FramingMode(self.framing)
+        LrcCoverage(self.lrc_coverage)
+        if self.framing == FramingMode.TERMINATOR and not self.terminator:
+            raise ValueError("terminator framing needs a non-empty terminator")
+        if self.reconnect_interval <= 0:
+            raise ValueError("reconnect_interval must be positive")
+
+    def make_framer(self) -> Framer:
+        mode = FramingMode(self.framing)
+        if mode == FramingMode.STX_ETX:
+            return StxEtxFramer(
+                check_lrc=self.check_lrc,
+                lrc_coverage=LrcCoverage(self.lrc_coverage),
+                max_len=self.max_frame,
+                stale_after=self.stale_after,
+            )
+        if mode == FramingMode.TIMEOUT:
+            return TimeoutFramer(self.char_timeout, max_len=self.max_frame)
+        return TerminatorFramer(self.terminator, max_len=self.max_frame, stale_after=self.stale_after)
+
+    def pyserial_kwargs(self) -> dict[str, object]:
+        return {
+            "baudrate": self.baud,
+            "parity": _PARITY[self.parity],
+            "bytesize": self.data_bits,
+            "stopbits": _STOP_BITS[self.stop_bits],
+            # An advisory lock, so a second agent (or a stray terminal program) cannot silently share the port.
+            "exclusive": True,
+        }
+
+
+# What the transport's protocol hands the read loop.
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    data: bytes
+    at_us: int
+    at_perf_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Lost:
+    exc: Exception | None
+
+
+class _Stop:
+    pass
+
+
+_Item = _Chunk | _Lost | _Stop
+
+
+class _Protocol(asyncio.Protocol):
+    """Stamps each chunk the moment it is read and queues it for the read loop."""
+
+    def __init__(self, queue: asyncio.Queue[_Item]) -> None:
+        self.queue = queue
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        at_us, at_perf_ns = now_stamps()
+        self.queue.put_nowait(_Chunk(data, at_us, at_perf_ns))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.queue.put_nowait(_Lost(exc))
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's reason ("No such file or directory"), not pyserial's message that repeats the path twice."""
+    code = getattr(exc, "errno", None)
+    return os.strerror(code) if isinstance(code, int) else str(exc)
+
+
+class SerialDriver:
+    """One serial scanner (implements `reads.Driver`)."""
+
+    def __init__(self, scanner_id: str, settings: SerialSettings) -> None:
+        self.scanner_id = scanner_id
+        self.settings = settings
+        self._framer = settings.make_framer()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._transport: asyncio.Transport | None = None
+        self._protocol: _Protocol | None = None
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._was_connected = False
+        # (now given to the framer, stamps) of the latest chunk, to stamp a frame that ends in it.
+        self._last_chunk: tuple[float, int, int] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    async def reads(self) -> AsyncIterator[Read]:
+        while not self._closed:
+            if self._transport is None and not await self._connect():
+                return
+            deadline = self._framer.deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            try:
+                item = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                for read in self._handle(self._framer.idle(time.perf_counter())):
+                    yield read
+                continue
+            if isinstance(item, _Stop):
+                return
+            if isinstance(item, _Lost):
+                self._on_lost(item.exc)
+                continue
+            now = item.at_perf_ns / 1e9
+            self._last_chunk = (now, item.at_us, item.at_perf_ns)
+            for read in self._handle(self._framer.feed(item.data, now)):
+                yield read
+
+    def _handle(self, outputs: list[Frame | Problem]) -> list[Read]:
+        reads = []
+        for out in outputs:
+            if isinstance(out, Problem):
+                log.warning("scanner %s: %s", self.scanner_id, out.message)
+                continue
+            at_us, at_perf_ns = self._stamps(out.at)
+            symbology, data = split_aim(out.data)
+            log.debug(
+                "scanner %s: read %d bytes%s",
+                self.scanner_id,
+                len(data),
+                f" ({symbology_name(symbology)})" if symbology else "",
+            )
+            reads.append(Read(self.scanner_id, data, symbology, at_us, at_perf_ns))
+        return reads
+
+    def _stamps(self, at: float | None) -> tuple[int, int]:
+        """The stamps of the chunk that held the frame's last byte (derived from its perf time if not the latest)."""
+        if self._last_chunk is None:
+            return now_stamps()
+        now, at_us, at_perf_ns = self._last_chunk
+        if at is None or at == now:
+            return at_us, at_perf_ns
+        perf_ns = round(at * 1e9)
+        return at_us - (at_perf_ns - perf_ns) // 1000, perf_ns
+
+    async def _connect(self) -> bool:
+        """Open the port, polling every `reconnect_interval` until it opens; False if closed meanwhile."""
+        path = self.settings.path
+        # After an unplug the path is expected to be missing: no second line for that.
+        last_reason = os.strerror(errno.ENOENT) if self._was_connected else ""
+        while not self._closed:
+            try:
+                transport, protocol = await serial_asyncio_fast.create_serial_connection(
+                    asyncio.get_running_loop(),
+                    lambda: _Protocol(self._queue),
+                    path,
+                    **self.settings.pyserial_kwargs(),
+                )
+            except (serial.SerialException, OSError, ValueError) as exc:
+                reason = _reason(exc)
+                if reason != last_reason:
+                    # One line per distinct reason (missing, permission denied, busy), not one per poll.
+                    if not self._was_connected and not last_reason:
+                        log.warning("scanner %s not available (%s): %s; waiting for it", self.scanner_id, path, reason)
+                    else:
+                        log.info("scanner %s still not available (%s): %s", self.scanner_id, path, reason)
+                    last_reason = reason
+                await self._sleep(self.settings.reconnect_interval)
+                continue
+            if self._closed:
+                transport.close()
+                return False
+            self._transport, self._protocol = transport, protocol
+            if self._was_connected:
+                log.info("scanner %s back (%s)", self.scanner_id, path)
+            else:
+                log.info("scanner %s connected (%s)", self.scanner_id, path)
+            self._was_connected = True
+            return True
+        return False
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        self._transport = self._protocol = None
+        if self._closed:
+            return
+        log.warning("scanner %s unplugged (%s); waiting for it to return", self.scanner_id, self.settings.path)
+        log.debug("scanner %s: connection lost: %s", self.scanner_id, exc)
+        problem = self._framer.reset()
+        if problem is not None:
+            log.warning("scanner %s: %s when it went away", self.scanner_id, problem.message)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def signal(self, good: bool) -> None:
+        payload = self.settings.good_read if good else self.settings.bad_read
+        if not payload or not self.connected:
+            return
+        port = self._transport.get_extra_info("serial") if self._transport is not None else None
+        try:
+            # Straight to the (non-blocking) port rather than through the transport's buffer: a few bytes always
+            # fit, and a port that just vanished then costs one log line instead of a transport-level error report.
+            if port is not None:
+                port.write(payload)
+        except (serial.SerialException, OSError) as exc:
+            log.info("scanner %s: could not send %s-read signal: %s", self.scanner_id, "good" if good else "bad", exc)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._queue.put_nowait(_Stop())
+        transport, protocol = self._transport, self._protocol
+        self._transport = self._protocol = None
+        if transport is not None:
+            transport.close()
+            if protocol is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(protocol.lost), 2.0)

@@ -1,0 +1,336 @@
+"""Framers, AIM identifiers and the wrong-baud-rate simulation: pure functions, exact inputs."""
+
+from __future__ import annotations
+
+from clearpoint.scanner_agent.aim import split_aim, symbology_name
+from clearpoint.scanner_agent.framing import (
+    CR,
+    CRLF,
+    LF,
+    TAB,
+    Frame,
+    LrcCoverage,
+    Problem,
+    ProblemKind,
+    StxEtxFramer,
+    TerminatorFramer,
+    TimeoutFramer,
+    lrc,
+    text_profile,
+)
+from clearpoint.scanner_agent.virtual_scanner import uart_misread
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+GS = b"\x1d"
+
+
+def frames(outputs: list[Frame | Problem]) -> list[bytes]:
+    return [o.data for o in outputs if isinstance(o, Frame)]
+
+
+def problems(outputs: list[Frame | Problem]) -> list[Problem]:
+    return [o for o in outputs if isinstance(o, Problem)]
+
+
+def feed_chunks(framer, chunks: list[bytes], now: float | None = None) -> list[Frame | Problem]:
+    out: list[Frame | Problem] = []
+    for chunk in chunks:
+        out += framer.feed(chunk, now)
+    return out
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces, last = [], 0
+    for p in points:
+        pieces.append(data[last:p])
+        last = p
+    pieces.append(data[last:])
+    return pieces
+
+
+# --- AIM -----------------------------------------------------------------------------------------------------------
+
+
+def test_aim_identifiers_are_split_off() -> None:
+    assert split_aim(b"]Q1https://example.test/v") == ("]Q1", b"https://example.test/v")
+    assert split_aim(b"]E04006381333931") == ("]E0", b"4006381333931")
+    assert split_aim(b"]C1" + b"0104006381333931" + GS + b"10ABC") == ("]C1", b"0104006381333931\x1d10ABC")
+    assert split_aim(b"]d2010400") == ("]d2", b"010400")
+    assert split_aim(b"]A0CODE39") == ("]A0", b"CODE39")
+    assert split_aim(b"]I012345678") == ("]I0", b"12345678")
+    assert split_aim(b"]Q1") == ("]Q1", b"")
+
+
+def test_malformed_aim_prefixes_stay_in_the_data() -> None:
+    for data in (b"]J1abc", b"]Q-abc", b"]Q", b"]", b"Q1abc", b"]1Qabc", b"]Q\xc3\xa9", b"]\xff1", b""):
+        assert split_aim(data) == ("", data)
+
+
+def test_symbology_names() -> None:
+    assert symbology_name("]Q1") == "QR Code"
+    assert symbology_name("]C1") == "GS1-128"
+    assert symbology_name("]C0") == "Code 128"
+    assert symbology_name("]d2") == "GS1 DataMatrix"
+    assert symbology_name("]E4") == "EAN-8"
+    assert symbology_name("]I0") == "Interleaved 2 of 5 (ITF)"
+    assert symbology_name("") == ""
+    assert symbology_name("]J1").startswith("unknown")
+
+
+# --- terminator ----------------------------------------------------------------------------------------------------
+
+
+def test_terminators_of_every_kind() -> None:
+    for term in (CR, LF, CRLF, TAB, b"\x03", b"<END>"):
+        framer = TerminatorFramer(term)
+        out = framer.feed(b"ABC" + term + b"12" + GS + b"3" + term + b"par")
+        assert frames(out) == [b"ABC", b"12\x1d3"], term
+        assert frames(framer.feed(b"tial" + term)) == [b"partial"]
+        assert not problems(out)
+
+
+def test_crlf_split_across_chunks_gives_no_empty_frame() -> None:
+    framer = TerminatorFramer(CRLF)
+    assert feed_chunks(framer, [b"ABC\r", b"\nDEF\r", b"\n"]) == [Frame(b"ABC", None), Frame(b"DEF", None)]
+
+
+def test_cr_mode_skips_the_lf_of_a_crlf_scanner_even_across_chunks() -> None:
+    framer = TerminatorFramer(CR)
+    out = feed_chunks(framer, [b"ABC\r", b"\nDEF\r\nGHI\r", b"\n", b"JKL\r"])
+    assert frames(out) == [b"ABC", b"DEF", b"GHI", b"JKL"]
+    assert not problems(out)
+
+
+def test_cr_mode_stray_lf_and_empty_lines_are_dropped() -> None:
+    framer = TerminatorFramer(CR)
+    assert frames(feed_chunks(framer, [b"\r\r", b"\r\n", b"X\r"])) == [b"X"]
+
+
+def test_lf_mode_strips_a_trailing_cr() -> None:
+    framer = TerminatorFramer(LF)
+    assert frames(feed_chunks(framer, [b"ABC\r", b"\n", b"\n", b"DEF\r\n"])) == [b"ABC", b"DEF"]
+
+
+def test_frame_carries_the_time_of_its_last_byte() -> None:
+    framer = TerminatorFramer(CR)
+    assert framer.feed(b"AB", 1.0) == []
+    assert framer.feed(b"C\rD", 1.01) == [Frame(b"ABC", 1.01)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"ABC", b"0123456789", b"]Q1https://x.test/a", b"01" + GS + b"21xyz", "é€".encode()])),
+    st.sampled_from([CR, LF, CRLF, TAB]),
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+)
+def test_any_chunking_gives_the_same_frames(scans: list[bytes], term: bytes, cuts: list[int]) -> None:
+    stream = b"".join(s + term for s in scans)
+    out = feed_chunks(TerminatorFramer(term), split_at(stream, cuts))
+    assert frames(out) == scans
+    assert not problems(out)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"ABC", b"]E04006381333931", b"01" + GS + b"17", "ü".encode()]), max_size=8),
+    st.booleans(),
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+)
+def test_stx_etx_any_chunking(scans: list[bytes], with_lrc: bool, cuts: list[int]) -> None:
+    stream = b"".join(b"\x02" + s + b"\x03" + (bytes([lrc(s)]) if with_lrc else b"") for s in scans)
+    out = feed_chunks(StxEtxFramer(check_lrc=with_lrc), split_at(stream, cuts))
+    assert frames(out) == scans
+    assert not problems(out)
+
+
+def test_100kb_line_without_terminator_gives_one_warning_and_resyncs() -> None:
+    framer = TerminatorFramer(CR)
+    line = b"A" * 102_400
+    out = feed_chunks(framer, [line[i : i + 1000] for i in range(0, len(line), 1000)])
+    assert out == []  # nothing yet: the count is reported once, when the line finally ends
+    out = framer.feed(b"\rGOOD\r")
+    assert frames(out) == [b"GOOD"]
+    [problem] = problems(out)
+    assert problem.kind == ProblemKind.OVERFLOW
+    assert problem.nbytes == 102_400
+    assert "discarded 102400 bytes without a terminator (max 4096)" in problem.message
+    assert "suffix setting" in problem.message
+
+
+def test_overlong_line_in_one_chunk() -> None:
+    out = TerminatorFramer(CRLF, max_len=10).feed(b"X" * 11 + b"\r\nOK\r\n" + b"Y" * 10 + b"\r\n")
+    assert frames(out) == [b"OK", b"Y" * 10]
+    assert [p.nbytes for p in problems(out)] == [11]
+
+
+def test_overlong_line_ends_at_a_quiet_gap() -> None:
+    framer = TerminatorFramer(CR, max_len=100, stale_after=0.5)
+    assert framer.feed(b"Z" * 500, 1.0) == []
+    assert framer.deadline() == 1.5
+    [problem] = framer.idle(1.6)
+    assert problem.kind == ProblemKind.OVERFLOW and problem.nbytes == 500
+    assert frames(framer.feed(b"GOOD\r", 2.0)) == [b"GOOD"]
+
+
+def test_stale_partial_is_dropped_not_glued_to_the_next_scan() -> None:
+    framer = TerminatorFramer(CR, stale_after=0.5)
+    framer.feed(b"HALF", 1.0)
+    out = framer.feed(b"GOOD\r", 3.0)
+    assert frames(out) == [b"GOOD"]
+    [problem] = problems(out)
+    assert problem.kind == ProblemKind.INCOMPLETE and "never got a terminator" in problem.message
+
+
+def test_reset_reports_the_half_frame() -> None:
+    framer = TerminatorFramer(CR)
+    framer.feed(b"HALF")
+    problem = framer.reset()
+    assert problem is not None and problem.nbytes == 4 and "half frame" in problem.message
+    assert framer.reset() is None
+    assert frames(framer.feed(b"NEXT\r")) == [b"NEXT"]
+
+
+# --- what is text --------------------------------------------------------------------------------------------------
+
+
+def test_text_profile() -> None:
+    assert not text_profile(b"ABC" + GS + b"\x1e\x04" + "€ü".encode()).is_garbage
+    assert text_profile(b"ABC\x00DEF").is_garbage
+    assert text_profile(b"\x80\xff\xfe\x81").looks_like_line_errors
+    assert text_profile(b"\x01\x02\x05\x06").is_garbage
+    assert not text_profile(b"\x01\x02\x05\x06").looks_like_line_errors
+    assert not text_profile("Crème brûlée 12".encode("latin-1")).is_garbage  # QR byte mode is ISO-8859-1
+    assert text_profile(b"W\tC\xc9\x99]\x98u").is_garbage  # one C1 control in eight bytes
+    assert not text_profile(b"CODE" + b"\x1c" + b"X" * 10).is_garbage  # FS is a separator, not noise
+
+
+def test_garbage_frames_are_reported_not_emitted() -> None:
+    out = TerminatorFramer(CR).feed(b"\x80\x00\xff\xfe\xf0\rGOOD\r")
+    assert frames(out) == [b"GOOD"]
+    [problem] = problems(out)
+    assert problem.kind == ProblemKind.GARBAGE
+    assert "not text" in problem.message
+    assert "wrong baud rate or parity?" in problem.message
+
+
+def test_utf8_and_gs1_separators_pass() -> None:
+    data = "]Q1Größe €".encode() + b"\x1d\x1e\x04"
+    assert frames(TerminatorFramer(CR).feed(data + b"\r")) == [data]
+
+
+# --- STX / ETX -----------------------------------------------------------------------------------------------------
+
+
+def test_stx_etx_with_noise_outside() -> None:
+    framer = StxEtxFramer()
+    out = framer.feed(b"junk!\x02ABC\x03\r\n\x02DEF\x03")
+    assert frames(out) == [b"ABC", b"DEF"]
+    [noise] = problems(out)  # the CRLF between frames is not worth a warning; "junk!" is
+    assert noise.kind == ProblemKind.NOISE and noise.nbytes == 5
+    assert "noise outside STX/ETX" in noise.message
+
+
+def test_lrc_coverages() -> None:
+    data = b"0123ABC"
+    x = 0
+    for b in data:
+        x ^= b
+    assert lrc(data, LrcCoverage.DATA) == x
+    assert lrc(data, LrcCoverage.DATA_ETX) == x ^ 0x03
+    assert lrc(data, LrcCoverage.STX_DATA_ETX) == x ^ 0x03 ^ 0x02
+    for coverage in LrcCoverage:
+        framer = StxEtxFramer(check_lrc=True, lrc_coverage=coverage)
+        assert frames(framer.feed(b"\x02" + data + b"\x03" + bytes([lrc(data, coverage)]))) == [data]
+
+
+def test_lrc_mismatch_drops_the_frame() -> None:
+    framer = StxEtxFramer(check_lrc=True)
+    good = lrc(b"ABC")
+    out = framer.feed(b"\x02ABC\x03" + bytes([good ^ 0x40]) + b"\x02ABC\x03" + bytes([good]))
+    assert frames(out) == [b"ABC"]
+    [problem] = problems(out)
+    assert problem.kind == ProblemKind.LRC_MISMATCH and "LRC mismatch" in problem.message
+
+
+def test_lrc_byte_equal_to_stx_is_not_a_frame_start() -> None:
+    data = b"A" + bytes([ord("A") ^ 0x02 ^ 0x03])  # lrc(DATA_ETX) == 0x02
+    assert lrc(data) == 0x02
+    out = StxEtxFramer(check_lrc=True).feed(b"\x02" + data + b"\x03\x02\x02OK\x03" + bytes([lrc(b"OK")]))
+    assert frames(out) == [data, b"OK"]
+
+
+def test_stx_before_etx_drops_the_partial_frame() -> None:
+    out = StxEtxFramer().feed(b"\x02HALF\x02FULL\x03")
+    assert frames(out) == [b"FULL"]
+    [problem] = problems(out)
+    assert problem.kind == ProblemKind.INCOMPLETE
+
+
+def test_stx_etx_overflow_resyncs_at_next_stx() -> None:
+    framer = StxEtxFramer(max_len=4096)
+    out = feed_chunks(framer, [b"\x02"] + [b"B" * 1024] * 100 + [b"\x02OK\x03"])
+    assert frames(out) == [b"OK"]
+    [problem] = problems(out)
+    assert problem.kind == ProblemKind.OVERFLOW and problem.nbytes == 102_400
+
+
+# --- timeout -------------------------------------------------------------------------------------------------------
+
+
+def test_timeout_framing() -> None:
+    framer = TimeoutFramer(0.05)
+    assert framer.feed(b"AB", 1.000) == []
+    assert framer.feed(b"C\r\n", 1.020) == []
+    assert framer.deadline() == 1.07
+    assert framer.idle(1.05) == []
+    assert framer.idle(1.08) == [Frame(b"ABC", 1.020)]
+    assert framer.deadline() is None
+    # A new burst after a gap ends the previous frame even without an idle call in between.
+    framer.feed(b"ONE", 2.0)
+    assert framer.feed(b"TWO", 2.5) == [Frame(b"ONE", 2.0)]
+    assert framer.idle(3.0) == [Frame(b"TWO", 2.5)]
+
+
+def test_timeout_overflow() -> None:
+    framer = TimeoutFramer(0.05, max_len=100)
+    for i in range(50):
+        framer.feed(b"x" * 100, 1.0 + i * 0.001)
+    [problem] = framer.idle(2.0)
+    assert problem.kind == ProblemKind.OVERFLOW and problem.nbytes == 5000
+    framer.feed(b"OK", 3.0)
+    assert framer.idle(3.1) == [Frame(b"OK", 3.0)]
+
+
+# --- wrong baud rate -----------------------------------------------------------------------------------------------
+
+
+def test_uart_misread_same_baud_is_identity() -> None:
+    data = bytes(range(256)) + b"HELLO\r"
+    for baud in (1200, 9600, 115200):
+        assert uart_misread(data, baud, baud) == data
+
+
+def test_uart_misread_fast_sender_gives_garbage_the_framer_reports() -> None:
+    sent = b"]E04006381333931\r" * 8
+    got = uart_misread(sent, 115200, 9600)
+    assert got != sent and 0 < len(got) < len(sent)
+    framer = TerminatorFramer(CR, stale_after=0.5)
+    out = framer.feed(got, 1.0) + framer.idle(2.0)
+    assert frames(out) == []
+    [problem] = problems(out)
+    assert "wrong baud rate or parity?" in problem.message
+
+
+def test_uart_misread_slow_sender_framing_errors() -> None:
+    sent = b"4006381333931\r"
+    kept = uart_misread(sent, 9600, 115200)
+    assert len(kept) > len(sent) and set(kept) <= {0x00, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE, 0xFF}
+    assert uart_misread(sent, 9600, 115200, framing_error="nul") == bytes(len(kept))
+    assert uart_misread(sent, 9600, 115200, framing_error="drop") == b""
+    framer = TerminatorFramer(CR, stale_after=0.5)
+    out = framer.feed(kept, 1.0) + framer.idle(2.0)
+    assert frames(out) == []
+    [problem] = problems(out)
+    assert f"{len(kept)} bytes were not text — wrong baud rate or parity?" in problem.message
