@@ -90,7 +90,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 # One master key for the session, as every process of one platform shares one.
-MASTER_KEY = MasterKey(secrets.token_bytes(32))
+MASTER_KEY_RAW = secrets.token_bytes(32)
+MASTER_KEY = MasterKey(MASTER_KEY_RAW)
 
 
 async def start_platform(database_url: str, clock: ManualClock | None = None) -> RunningPlatform:

@@ -134,6 +134,12 @@ class Uplink:
                     reason = f"{exc.code().name}: {exc.details()}"
                 except _Stuck as exc:
                     reason = str(exc)
+                except Exception as exc:  # a write on a call that just failed, say: never stop the uplink
+                    if isinstance(exc.__cause__, grpc.aio.AioRpcError):
+                        reason = f"{exc.__cause__.code().name}: {exc.__cause__.details()}"
+                    else:
+                        reason = f"{type(exc).__name__}: {exc}"
+                    log.debug("session ended by %r", exc, exc_info=exc)
                 delay = self.backoff.next_delay()
                 # One warning when the link goes down; the retries after it are quieter.
                 level = logging.WARNING if self.connected or self.sessions == 1 else logging.INFO
@@ -161,7 +167,11 @@ class Uplink:
                 batch = await self.journal.unanswered(last, free) if free > 0 else []
                 for scan in batch:
                     in_flight[scan.sequence] = (time.monotonic(), scan)
-                    await call.write(to_request(self.agent_id, scan))
+                    try:
+                        await call.write(to_request(self.agent_id, scan))
+                    except asyncio.InvalidStateError:
+                        # The call already ended; its status comes out of the read side. Wait to be cancelled.
+                        await asyncio.get_running_loop().create_future()
                     last = scan.sequence
                     self.sent += 1
                 if batch:
