@@ -16,3 +16,15 @@ def test_demo_walkthrough() -> None:
     assert "VOUCHER_ALREADY_REDEEMED" in out
     assert "SIGNATURE_INVALID" in out
     assert "redeemed=1" in out
+    # The store agent part: a real agent process reading a pty scanner.
+    console = [line for line in out.splitlines() if "till |" in line]
+    assert [
+        label in line
+        for line, label in zip(
+            console, ["ACCEPTED", "REFUSED", "REFUSED", "NOT A VOUCHER", "REFUSED", "ACCEPTED"], strict=False
+        )
+    ] == [True] * 6, out
+    assert "not text" in out  # the line noise was logged, and the next scan still went through
+    assert "got 2 good-read beep(s)" in out
+    book = out.split("claim book")[1]
+    assert book.count("accepted") == 2 and book.count("refused") == 3 and book.count("not_a_voucher") == 1

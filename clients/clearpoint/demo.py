@@ -1,8 +1,12 @@
-"""`clearpoint demo`: a real platform on the embedded SQLite database, walked through a campaign.
+"""`clearpoint demo`: a real platform on the embedded SQLite database, walked through a campaign,
+then a real store agent reading a virtual serial scanner.
 
 Everything goes over real gRPC on a loopback port: an operator creates an issuer key and a partner;
 the partner creates a campaign, issues vouchers, redeems one at a store, is refused the second
-redemption and a forged code, and watches the campaign's counts.
+redemption and a forged code, and watches the campaign's counts. Then a store agent
+(`clearpoint agent run`, a separate process) enrols with a single-use token and reads a virtual
+serial scanner on a pseudo-terminal at 9600 baud: each scan is signed, journaled, streamed to the
+platform and answered on the agent's console, and the claim book lists them all.
 """
 
 from __future__ import annotations
@@ -181,13 +185,139 @@ async def _walkthrough(url: str) -> int:
             f"11. Campaign now: issued={final.issued} redeemed={final.redeemed} "
             f"remaining={final.remaining_stock}; refused: {refusals}."
         )
-        _say("Done. `clearpoint platform serve --help` runs the platform for real.")
         watch.cancel()
+        await _at_the_counter(target, op, created.partner.partner_id, [v.code for v in issued.vouchers], forged)
+        _say(
+            "Done. `clearpoint platform serve --help` runs the platform for real; `clearpoint agent --help` the agent."
+        )
     finally:
         await channel.close()
         await running.stop(0)
         await platform.close()
     return 0
+
+
+async def _at_the_counter(
+    target: str, op: tuple[tuple[str, str], ...], partner_id: str, codes: list[str], forged: str
+) -> None:
+    """A real agent process, enrolled with a token, reading a virtual serial scanner on a pty."""
+    import grpc
+    from clearpoint.scanner_agent.virtual_scanner import VirtualScanner
+    from clearpoint.v1 import agents_pb2, agents_pb2_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        token = (
+            await agents_pb2_grpc.AgentServiceStub(channel).CreateEnrolmentToken(
+                agents_pb2.CreateEnrolmentTokenRequest(
+                    request_id=secrets.token_hex(8), partner_id=partner_id, store_id="store-042"
+                ),
+                metadata=op,
+            )
+        ).token
+    _say()
+    _say("At the counter of store-042:")
+    _say("12. The operator created a single-use enrolment token for the store's agent.")
+    with tempfile.TemporaryDirectory(prefix="clearpoint-agent-") as tmp:
+        scanner = VirtualScanner(Path(tmp) / "usb-Virtual_Barcode_Scanner_0001-if00")
+        config = Path(tmp) / "agent.toml"
+        config.write_text(
+            "[agent]\n"
+            f'platform = "{target}"\n'
+            'data_dir = "agent-data"\n'
+            'name = "store-042 till PC"\n'
+            "answer_wait_seconds = 3\n\n"
+            "[[scanner]]\n"
+            'id = "till-1"\n'
+            'type = "serial"\n'
+            f'path = "{scanner.port}"\n'
+            "baud = 9600\n"
+            'good_read = "\\u0007"\n'
+        )
+        agent = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "clearpoint.cli",
+            "agent",
+            "run",
+            "--config",
+            str(config),
+            "--token",
+            token,
+            "--log-level",
+            "info",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        ready = {"link": asyncio.Event(), "scanner": asyncio.Event(), "answered": asyncio.Event()}
+        lines: list[str] = []
+
+        async def relay_console() -> None:
+            assert agent.stdout is not None
+            async for raw in agent.stdout:
+                lines.append(raw.decode().rstrip())
+                if len(lines) >= 6:
+                    ready["answered"].set()
+                _say(f"     till | {raw.decode().rstrip()}")
+
+        async def watch_log() -> None:
+            assert agent.stderr is not None
+            async for raw in agent.stderr:
+                line = raw.decode().rstrip()
+                if "platform link up" in line:
+                    ready["link"].set()
+                if "scanner till-1 connected" in line:
+                    ready["scanner"].set()
+                if " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+                    _say(f"     agent log | {line.split(': ', 1)[-1]}")
+
+        tasks = [asyncio.create_task(relay_console()), asyncio.create_task(watch_log())]
+        try:
+            await asyncio.wait_for(asyncio.gather(ready["link"].wait(), ready["scanner"].wait()), 30)
+            _say(
+                "13. The agent (a separate `clearpoint agent run` process) made its Ed25519 device key, enrolled, "
+                f"and opened the scanner at {scanner.port} (a pseudo-terminal standing in for /dev/serial/by-id/...)."
+            )
+            _say("14. The cashier scans, at 9600 baud; one console line per scan:")
+            scans = [
+                ("]Q1", codes[2]),  # a fresh voucher
+                ("]Q1", codes[2]),  # the same voucher again
+                ("]Q1", codes[0]),  # redeemed earlier over the API
+                ("]E0", "4006381333931"),  # a product's EAN-13
+                ("]Q1", forged),
+            ]
+            for symbology, text in scans:
+                await scanner.send(f"{symbology}{text}\r".encode(), baud=9600)
+                await asyncio.sleep(0.3)
+            await scanner.send(bytes([0x00, 0xFF, 0x80, 0xFE]) * 8 + b"\r", baud=9600)  # line noise
+            await scanner.send(f"]Q1{codes[1]}\r".encode(), baud=9600)
+            try:
+                await asyncio.wait_for(ready["answered"].wait(), 20)
+            except TimeoutError:
+                _say("   (not every scan was answered within 20 s)")
+            beeps = scanner.read_feedback().count(b"\x07")
+            _say(f"   The scanner got {beeps} good-read beep(s) back, one per accepted scan.")
+        finally:
+            if agent.returncode is None:
+                agent.terminate()
+            await agent.wait()
+            for task in tasks:
+                task.cancel()
+            scanner.close()
+        claims = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "clearpoint.cli",
+            "agent",
+            "claims",
+            "--config",
+            str(config),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        book, _ = await claims.communicate()
+        _say("15. The store's claim book (`clearpoint agent claims`; -o csv exports it):")
+        for line in book.decode().splitlines():
+            _say(f"     {line}")
 
 
 if __name__ == "__main__":
