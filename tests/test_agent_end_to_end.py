@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from tests.agent_helpers import enrolment_token, start_agent, write_config
 from tests.helpers import Client, RunningPlatform
+from tests.netproxy import Proxy
 
 BAUD = 115_200  # a USB virtual COM scanner's usual rate: real pacing, and 1,000 scans in ~16 s
 GOOD, BAD = b"\x07G", b"\x07\x07B"
@@ -138,3 +139,36 @@ async def test_bad_input_is_logged_and_the_next_good_scan_goes_through(
     log = caplog.text
     assert "unplugged" in log and "back" in log
     assert "without a terminator" in log or "discarded" in log
+
+
+async def test_a_link_that_swallows_answers_is_abandoned_and_the_scans_resent(
+    platform: RunningPlatform, partner: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    _, codes = await _campaign_codes(platform, partner, 3)
+    proxy = Proxy(int(platform.target.rsplit(":", 1)[1]))
+    scanner = VirtualScanner(tmp_path / "usb-Virtual_Scanner_0001-if00")
+    config = write_config(
+        tmp_path,
+        f"127.0.0.1:{proxy.port}",
+        [{"id": "till-1", "type": "serial", "path": scanner.port, "baud": BAUD}],
+        reconnect_initial_seconds=0.05,
+        reconnect_max_seconds=0.5,
+        answer_timeout_seconds=2,
+    )
+    agent = await start_agent(config, await enrolment_token(platform, partner))
+    try:
+        await agent.wait_ready()
+        proxy.drop_downstream = True  # the link stays up, but nothing comes back
+        for code in codes:
+            await scanner.send(code.encode() + b"\r", baud=BAUD)
+        await asyncio.sleep(3)
+        assert agent.claims()[0].answered_us is None
+        assert "no answer for 2 s" in caplog.text
+        proxy.drop_downstream = False
+        claims = await agent.wait_answered(3, within=20)
+    finally:
+        await agent.close()
+        scanner.close()
+        proxy.close()
+    assert [c.outcome for c in claims] == ["accepted"] * 3

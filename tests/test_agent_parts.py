@@ -1,0 +1,333 @@
+"""The agent's parts on their own: device key file, configuration, journal and backlog bound,
+backoff, the claims export, and the in-flight window against a platform that does not answer."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from clearpoint.scanner_agent import identity as ident
+from clearpoint.scanner_agent.agent import Agent
+from clearpoint.scanner_agent.backoff import Backoff
+from clearpoint.scanner_agent.config import ConfigError, load
+from clearpoint.scanner_agent.console import Console
+from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournalError, read_claims
+from clearpoint.scanner_agent.reads import Read
+from clearpoint.scanner_agent.uplink import Uplink, UplinkSettings
+from clearpoint.v1 import agents_pb2, agents_pb2_grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+AGENT = "agt_0011223344556677"
+
+
+def _read(n: int, scanner: str = "till-1") -> Read:
+    return Read(scanner, f"CP1:CODE{n:05d}".encode(), "]Q1", 1_795_440_000_000_000 + n, 0)
+
+
+# -- device key ------------------------------------------------------------------------------------
+
+
+def test_device_key_is_private_to_its_owner(tmp_path: Path) -> None:
+    key = ident.create_key(tmp_path)
+    path = ident.key_path(tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert ident.public_bytes(ident.load_key(tmp_path)) == ident.public_bytes(key)
+    with pytest.raises(ident.IdentityError, match="exists already"):
+        ident.create_key(tmp_path)
+    os.chmod(path, 0o644)
+    with pytest.raises(ident.IdentityError, match="chmod 600"):
+        ident.load_key(tmp_path)
+    os.chmod(path, 0o600)
+    path.write_bytes(b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(ident.IdentityError, match="not a PEM private key"):
+        ident.load_key(tmp_path)
+    with pytest.raises(ident.IdentityError, match="not enrolled"):
+        ident.load_identity(tmp_path)
+    (tmp_path / ident.IDENTITY_FILE).write_text("{not json")
+    with pytest.raises(ident.IdentityError, match="damaged"):
+        ident.load_identity(tmp_path)
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+GOOD = """
+[agent]
+platform = "127.0.0.1:50051"
+data_dir = "data"
+max_backlog = 500
+
+[[scanner]]
+id = "till-1"
+type = "serial"
+path = "by-id/usb-Scanner-if00"
+baud = 115200
+parity = "even"
+data_bits = 7
+framing = "stx_etx"
+check_lrc = true
+good_read = [7]
+bad_read = "\\u0007\\u0007"
+
+[[scanner]]
+id = "till-2"
+type = "keyboard"
+path = "/dev/input/by-id/usb-Honeywell-event-kbd"
+layout = "de"
+terminator = ["enter", "tab"]
+
+[[scanner]]
+id = "till-3"
+type = "hidraw"
+path = "/dev/hidraw0"
+layout = "fr"
+"""
+
+
+def test_a_full_configuration_loads(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(GOOD)
+    config = load(path)
+    assert config.platform == "127.0.0.1:50051" and config.max_backlog == 500
+    assert config.data_dir == tmp_path / "data"
+    assert [s.scanner_id for s in config.scanners] == ["till-1", "till-2", "till-3"]
+    assert config.scanners[0].options["path"] == str(tmp_path / "by-id/usb-Scanner-if00")
+    drivers = config.drivers()
+    serial = drivers[0].settings  # type: ignore[attr-defined]
+    assert (serial.baud, serial.parity, serial.data_bits, serial.check_lrc) == (115200, "even", 7, True)
+    assert serial.good_read == b"\x07" and serial.bad_read == b"\x07\x07"
+    assert [d.scanner_id for d in drivers] == ["till-1", "till-2", "till-3"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("baud = 115200", "baud = -5"), "baud must be positive"),
+        (("baud = 115200", 'baud = "fast"'), "baud must be int"),
+        (('parity = "even"', 'parity = "sometimes"'), "parity must be one of"),
+        (('layout = "de"', 'layout = "klingon"'), "unknown keyboard layout"),
+        (('terminator = ["enter", "tab"]', 'terminator = "space"'), "terminators must be"),
+        (("max_backlog = 500", "max_backlog = 0"), "max_backlog must be at least 1"),
+        (("max_backlog = 500", "max_baklog = 500"), "unknown option 'max_baklog'"),
+        (('type = "hidraw"', 'type = "bluetooth"'), "type must be one of"),
+        (('id = "till-3"', 'id = "till-1"'), "used twice"),
+        (('id = "till-3"', 'id = "till 3!"'), "id must be 1 to 64"),
+        (('platform = "127.0.0.1:50051"', ""), "`platform`"),
+        (("good_read = [7]", "good_read = [700]"), "good_read must be"),
+        (("[agent]", "[agnet]"), "unknown table"),
+        (('framing = "stx_etx"', 'framing = "smoke"'), "smoke"),
+    ],
+)
+def test_configuration_errors_name_the_problem(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(GOOD.replace(*change))
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load(path)
+
+
+def test_configuration_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[agent\nplatform = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(bad)
+
+
+# -- journal ---------------------------------------------------------------------------------------
+
+
+async def test_journal_numbers_signs_and_keeps_scans_across_restarts(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "journal.sqlite3"
+    journal = await Journal.open(path, AGENT, key)
+    first = [await journal.append(_read(i)) for i in range(3)]
+    assert [s.sequence for s in first] == [1, 2, 3] and journal.backlog == 3
+    assert await journal.record_answer(Answer(2, "accepted", "", "prize: cola", prize="cola"))
+    assert not await journal.record_answer(Answer(2, "accepted", "", "again"))  # a replayed answer
+    await journal.close()
+    journal = await Journal.open(path, AGENT, key)  # a restart
+    assert journal.backlog == 2
+    assert [s.sequence for s in await journal.unanswered(0, 10)] == [1, 3]
+    assert (await journal.append(_read(9))).sequence == 4
+    await journal.close()
+    claims = read_claims(path)
+    assert [(c.sequence, c.outcome) for c in claims] == [
+        (1, "pending"),
+        (2, "accepted"),
+        (3, "pending"),
+        (4, "pending"),
+    ]
+    with pytest.raises(JournalError, match="journal of agent"):
+        await Journal.open(path, "agt_ffffffffffffffff", key)
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(JournalError, match="cannot be used"):
+        await Journal.open(garbage, AGENT, key)
+
+
+class _Recorder:
+    scanner_id = "till-1"
+
+    def __init__(self) -> None:
+        self.signals: list[bool] = []
+
+    async def signal(self, good: bool) -> None:
+        self.signals.append(good)
+
+    async def close(self) -> None:
+        pass
+
+    async def reads(self):  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+        yield
+
+
+async def test_a_full_backlog_is_an_alarm_not_a_silent_drop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, Ed25519PrivateKey.generate(), max_backlog=5)
+    out = io.StringIO()
+    driver = _Recorder()
+    identity = ident.Identity(AGENT, "ptn_000000000000", "store-1", "till", "127.0.0.1:1")
+    agent = Agent(identity, journal, [driver], UplinkSettings("127.0.0.1:1"), Console(out), backlog_warn_fraction=0.8)
+    results = [await agent.take(_read(i)) for i in range(7)]
+    await journal.close()
+    assert [r is not None for r in results] == [True] * 5 + [False] * 2
+    assert "backlog alarm: 4 of at most 5" in caplog.text
+    assert caplog.text.count("ALARM: scan from till-1 NOT RECORDED") == 2
+    assert out.getvalue().count("NOT RECORDED") == 2 and "offline backlog full (5 scans)" in out.getvalue()
+    assert driver.signals == [False, False]  # the bad-read beep for each refused scan
+    with pytest.raises(BacklogFull):
+        journal2 = await Journal.open(tmp_path / "j.sqlite3", AGENT, Ed25519PrivateKey.generate(), max_backlog=5)
+        try:
+            await journal2.append(_read(99))
+        finally:
+            await journal2.close()
+
+
+# -- backoff ---------------------------------------------------------------------------------------
+
+
+def test_backoff_grows_is_capped_jittered_and_resets() -> None:
+    b = Backoff(initial_s=0.5, max_s=8.0)
+    delays = [b.next_delay() for _ in range(10)]
+    steps = [min(8.0, 0.5 * 2**i) for i in range(10)]
+    assert all(step / 2 <= d <= step for d, step in zip(delays, steps, strict=True))
+    assert max(delays) <= 8.0 and len({round(d, 6) for d in delays}) == 10
+    b.reset()
+    assert b.next_delay() <= 0.5
+    others = [Backoff(initial_s=4, max_s=4).next_delay() for _ in range(50)]
+    assert max(others) - min(others) > 0.5  # agents coming back together spread out
+
+
+# -- the window ------------------------------------------------------------------------------------
+
+
+class _SilentPlatform(agents_pb2_grpc.AgentServiceServicer):
+    """Reads scans and answers only when told to: shows how many the agent keeps on the wire."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.release = asyncio.Event()
+
+    async def StreamScans(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        yield agents_pb2.StreamScansResponse(max_in_flight=64)
+        pending: list[int] = []
+
+        async def read() -> None:
+            async for request in request_iterator:
+                self.received.append(request.scan.sequence)
+                pending.append(request.scan.sequence)
+
+        reader = asyncio.create_task(read())
+        await self.release.wait()
+        while pending or not reader.done():
+            while pending:
+                seq = pending.pop(0)
+                yield agents_pb2.StreamScansResponse(
+                    answer=agents_pb2.ScanAnswer(sequence=seq, outcome=agents_pb2.SCAN_OUTCOME_NOT_A_VOUCHER)
+                )
+            await asyncio.sleep(0.01)
+
+
+async def test_the_agent_keeps_at_most_its_window_on_the_wire(tmp_path: Path) -> None:
+    server = grpc.aio.server()
+    platform = _SilentPlatform()
+    agents_pb2_grpc.add_AgentServiceServicer_to_server(platform, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, Ed25519PrivateKey.generate())
+    for i in range(100):
+        await journal.append(_read(i))
+    answered: list[int] = []
+
+    async def on_answer(scan, answer, first):  # type: ignore[no-untyped-def]
+        answered.append(answer.sequence)
+
+    uplink = Uplink(UplinkSettings(f"127.0.0.1:{port}", window=16), AGENT, journal, on_answer)
+    task = asyncio.create_task(uplink.run())
+    try:
+        await asyncio.sleep(1.0)
+        assert platform.received == list(range(1, 17)), "more than the window on the wire, or out of order"
+        platform.release.set()
+        for _ in range(100):
+            if len(answered) == 100:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(answered) == list(range(1, 101)) and journal.backlog == 0
+        assert platform.received == list(range(1, 101))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await journal.close()
+        await server.stop(0)
+
+
+# -- the claims export -----------------------------------------------------------------------------
+
+
+async def _three_claims(tmp_path: Path) -> None:
+    journal = await Journal.open(tmp_path / "data" / "journal.sqlite3", AGENT, Ed25519PrivateKey.generate())
+    await journal.append(Read("till-1", b"CP1:ABC", "]Q1", 1_795_440_000_000_000, 0))
+    await journal.append(Read("till-1", b"0104012345678901\x1d10AB", "]C1", 1_795_440_001_000_000, 0))
+    await journal.append(Read("till-2", b"4006381333931", "]E0", 1_795_440_002_000_000, 0))
+    await journal.record_answer(Answer(1, "accepted", "", "prize", "cmp_1", "Summer", "cola", "vch_1", "rdm_1", 0))
+    await journal.record_answer(Answer(3, "not_a_voucher", "NOT_A_VOUCHER", "not a voucher code"))
+    await journal.close()
+
+
+def test_claims_export_as_csv_and_json(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text('[agent]\nplatform = "127.0.0.1:1"\ndata_dir = "data"\n')
+    asyncio.run(_three_claims(tmp_path))
+    cli = [sys.executable, "-m", "clearpoint.cli", "agent", "claims", "--config", str(config)]
+    done = subprocess.run([*cli, "-o", "csv", "--file", str(tmp_path / "out.csv")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(newline="")))
+    assert [(r["sequence"], r["outcome"], r["prize"]) for r in rows] == [
+        ("1", "accepted", "cola"),
+        ("2", "pending", ""),
+        ("3", "not_a_voucher", ""),
+    ]
+    assert rows[0]["redemption_id"] == "rdm_1" and rows[0]["scanned_at"] == "2026-11-23T13:20:00.000Z"
+    assert bytes.fromhex(rows[1]["barcode_hex"]) == b"0104012345678901\x1d10AB"
+    pending = subprocess.run([*cli, "-o", "json", "--outcome", "pending"], capture_output=True, text=True)
+    assert [json.loads(line)["sequence"] for line in pending.stdout.splitlines()] == [2]
+    since = subprocess.run([*cli, "-o", "json", "--since", "2026-11-23T13:20:01Z"], capture_output=True, text=True)
+    assert [json.loads(line)["sequence"] for line in since.stdout.splitlines()] == [2, 3]
+    table = subprocess.run(cli, capture_output=True, text=True)
+    assert "accepted" in table.stdout and "<GS>" in table.stdout and "3 scan(s)" in table.stderr
+    bad = subprocess.run([*cli, "--since", "yesterday-ish"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--since" in bad.stderr
+    missing = tmp_path / "other.toml"
+    missing.write_text('[agent]\nplatform = "127.0.0.1:1"\ndata_dir = "nothing-here"\n')
+    nothing = subprocess.run([*cli[:-1], str(missing)], capture_output=True, text=True)
+    assert nothing.returncode == 1 and "has this agent run yet" in nothing.stderr
