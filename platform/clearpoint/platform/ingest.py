@@ -24,7 +24,7 @@ from clearpoint.platform.redemption import Redeemer
 from clearpoint.platform.schema import agent_scans, agents, scan_rejections
 from clearpoint.scan_signing import ScanFieldError, ScanFields, canonical_bytes, scan_signature_valid
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,29 @@ _REJECTION_MESSAGES = {
     "SCAN_SIGNATURE_INVALID": "the scan's signature does not verify under the agent's key",
     "SEQUENCE_REUSED": "this sequence number was used before for a different scan",
 }
+
+
+# The agent (its key, state, store) and the first answer to this sequence, if any: one read.
+_LOOKUP = (
+    select(
+        agents.c.public_key,
+        agents.c.state,
+        agents.c.partner_id,
+        agents.c.store_id,
+        agents.c.display_name,
+        agent_scans,
+    )
+    .select_from(
+        agents.outerjoin(
+            agent_scans,
+            and_(agent_scans.c.agent_id == agents.c.agent_id, agent_scans.c.sequence == bindparam("sequence")),
+        )
+    )
+    .where(agents.c.agent_id == bindparam("agent_id"))
+)
+
+
+_STORE = insert(agent_scans)  # built once: every execution sends all columns, so its SQL never changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +118,13 @@ class ScanIngest:
     async def _agent_and_first_answer(self, scan: ScanFields):  # type: ignore[no-untyped-def]
         if not ids.is_id("agt", scan.agent_id):
             return None
-        joined = agents.outerjoin(
-            agent_scans, and_(agent_scans.c.agent_id == agents.c.agent_id, agent_scans.c.sequence == scan.sequence)
-        )
-        query = (
-            select(
-                agents.c.public_key,
-                agents.c.state,
-                agents.c.partner_id,
-                agents.c.store_id,
-                agents.c.display_name,
-                agent_scans,
-            )
-            .select_from(joined)
-            .where(agents.c.agent_id == scan.agent_id)
-        )
-        async with self.db.read() as conn:
-            return (await conn.execute(query)).first()
+        params = {"agent_id": scan.agent_id, "sequence": scan.sequence}
+        async with self.db.autocommit() if self.db.is_postgres else self.db.read() as conn:
+            return (await conn.execute(_LOOKUP, params)).first()
+
+    def _one_statement(self):  # type: ignore[no-untyped-def]
+        """One statement, one transaction: on PostgreSQL a single round trip without BEGIN/COMMIT."""
+        return self.db.autocommit() if self.db.is_postgres else self.db.write()
 
     async def _decide(self, scan: ScanFields, digest: bytes, principal: Principal, store_id: str) -> ScanAnswer:
         now = self.clock()
@@ -140,28 +153,29 @@ class ScanIngest:
     async def _store(self, scan: ScanFields, digest: bytes, answer: ScanAnswer, received_us: int) -> ScanAnswer:
         claim = answer.claim
         try:
-            async with self.db.write() as conn:
+            async with self._one_statement() as conn:
                 await conn.execute(
-                    insert(agent_scans).values(
-                        agent_id=scan.agent_id,
-                        sequence=scan.sequence,
-                        scanner_id=scan.scanner_id,
-                        scan_us=scan.time_us,
-                        symbology=scan.symbology,
-                        data=scan.data,
-                        scan_sha256=digest,
-                        received_us=received_us,
-                        answered_us=answer.answered_us,
-                        outcome=answer.outcome,
-                        reason=answer.reason,
-                        message=answer.message,
-                        redemption_id=answer.redemption_id,
-                        campaign_id=claim.campaign_id if claim else None,
-                        campaign_name=claim.campaign_name if claim else None,
-                        prize_description=claim.prize_description if claim else None,
-                        voucher_id=claim.voucher_id if claim else None,
-                        uses_remaining=claim.uses_remaining if claim else None,
-                    )
+                    _STORE,
+                    {
+                        "agent_id": scan.agent_id,
+                        "sequence": scan.sequence,
+                        "scanner_id": scan.scanner_id,
+                        "scan_us": scan.time_us,
+                        "symbology": scan.symbology,
+                        "data": scan.data,
+                        "scan_sha256": digest,
+                        "received_us": received_us,
+                        "answered_us": answer.answered_us,
+                        "outcome": answer.outcome,
+                        "reason": answer.reason,
+                        "message": answer.message,
+                        "redemption_id": answer.redemption_id,
+                        "campaign_id": claim.campaign_id if claim else None,
+                        "campaign_name": claim.campaign_name if claim else None,
+                        "prize_description": claim.prize_description if claim else None,
+                        "voucher_id": claim.voucher_id if claim else None,
+                        "uses_remaining": claim.uses_remaining if claim else None,
+                    },
                 )
         except IntegrityError:
             # The same scan arrived twice at once (two streams of one agent): the first stored wins,
