@@ -12,11 +12,13 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from clearpoint.platform import ids
 from clearpoint.platform.agents import REVOKED
 from clearpoint.platform.auth import Principal
 from clearpoint.platform.clock import Clock
+from clearpoint.platform.coalesce import Coalescer
 from clearpoint.platform.db import Database
 from clearpoint.platform.errors import Refusal
 from clearpoint.platform.records import Claim
@@ -25,7 +27,6 @@ from clearpoint.platform.schema import agent_scans, agents, scan_rejections
 from clearpoint.scan_signing import ScanFieldError, ScanFields, canonical_bytes, scan_signature_valid
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import and_, bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,11 @@ _REJECTION_MESSAGES = {
 }
 
 
-# The agent (its key, state, store) and the first answer to this sequence, if any: one read.
+# Agents (key, state, store) with the first answers to the given sequences, if any: one read for a
+# whole burst of scans (one row per answered sequence, or one with empty answer columns).
 _LOOKUP = (
     select(
+        agents.c.agent_id.label("a_agent_id"),
         agents.c.public_key,
         agents.c.state,
         agents.c.partner_id,
@@ -56,14 +59,17 @@ _LOOKUP = (
     .select_from(
         agents.outerjoin(
             agent_scans,
-            and_(agent_scans.c.agent_id == agents.c.agent_id, agent_scans.c.sequence == bindparam("sequence")),
+            and_(
+                agent_scans.c.agent_id == agents.c.agent_id,
+                agent_scans.c.sequence.in_(bindparam("sequences", expanding=True)),
+            ),
         )
     )
-    .where(agents.c.agent_id == bindparam("agent_id"))
+    .where(agents.c.agent_id.in_(bindparam("agent_ids", expanding=True)))
 )
 
 
-_STORE = insert(agent_scans)  # built once: every execution sends all columns, so its SQL never changes
+_STORED_COLUMNS = (agent_scans.c.agent_id, agent_scans.c.sequence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,14 @@ class ScanIngest:
         self.clock = clock
         # Agent keys never change (a new key is a new enrolment), so parsed keys are kept.
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self._lookup: Coalescer[tuple[str, int], Any] = Coalescer(self._lookup_batch)
+        self._store_batch: Coalescer[dict[str, Any], bool] = Coalescer(self._insert_batch)
+        if db.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        # All columns every time, so the statement's SQL never changes; a conflict means a twin won.
+        self._insert = dialect_insert(agent_scans).on_conflict_do_nothing().returning(*_STORED_COLUMNS)
 
     async def ingest(self, scan: ScanFields, signature: bytes, received_us: int | None = None) -> ScanAnswer:
         """Verify, deduplicate and apply one scan; `received_us` is when it came off the wire."""
@@ -118,13 +132,21 @@ class ScanIngest:
     async def _agent_and_first_answer(self, scan: ScanFields):  # type: ignore[no-untyped-def]
         if not ids.is_id("agt", scan.agent_id):
             return None
-        params = {"agent_id": scan.agent_id, "sequence": scan.sequence}
-        async with self.db.autocommit() if self.db.is_postgres else self.db.read() as conn:
-            return (await conn.execute(_LOOKUP, params)).first()
+        return await self._lookup((scan.agent_id, scan.sequence))
 
-    def _one_statement(self):  # type: ignore[no-untyped-def]
-        """One statement, one transaction: on PostgreSQL a single round trip without BEGIN/COMMIT."""
-        return self.db.autocommit() if self.db.is_postgres else self.db.write()
+    async def _lookup_batch(self, keys: list[tuple[str, int]]) -> list[Any]:
+        params = {"agent_ids": sorted({a for a, _ in keys}), "sequences": sorted({s for _, s in keys})}
+        async with self.db.autocommit() if self.db.is_postgres else self.db.read() as conn:
+            rows = (await conn.execute(_LOOKUP, params)).all()
+        agent_rows = {r.a_agent_id: r for r in rows}
+        answered = {(r.agent_id, r.sequence): r for r in rows if r.outcome is not None}
+        return [answered.get(key) or _unanswered(agent_rows.get(key[0])) for key in keys]
+
+    async def _insert_batch(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """Insert answers; for each, whether it was stored (False: a twin's answer was there first)."""
+        async with self.db.autocommit() if self.db.is_postgres else self.db.write() as conn:
+            stored = {tuple(r) for r in await conn.execute(self._insert.values(rows))}
+        return [(r["agent_id"], r["sequence"]) in stored for r in rows]
 
     async def _decide(self, scan: ScanFields, digest: bytes, principal: Principal, store_id: str) -> ScanAnswer:
         now = self.clock()
@@ -152,39 +174,34 @@ class ScanIngest:
 
     async def _store(self, scan: ScanFields, digest: bytes, answer: ScanAnswer, received_us: int) -> ScanAnswer:
         claim = answer.claim
-        try:
-            async with self._one_statement() as conn:
-                await conn.execute(
-                    _STORE,
-                    {
-                        "agent_id": scan.agent_id,
-                        "sequence": scan.sequence,
-                        "scanner_id": scan.scanner_id,
-                        "scan_us": scan.time_us,
-                        "symbology": scan.symbology,
-                        "data": scan.data,
-                        "scan_sha256": digest,
-                        "received_us": received_us,
-                        "answered_us": answer.answered_us,
-                        "outcome": answer.outcome,
-                        "reason": answer.reason,
-                        "message": answer.message,
-                        "redemption_id": answer.redemption_id,
-                        "campaign_id": claim.campaign_id if claim else None,
-                        "campaign_name": claim.campaign_name if claim else None,
-                        "prize_description": claim.prize_description if claim else None,
-                        "voucher_id": claim.voucher_id if claim else None,
-                        "uses_remaining": claim.uses_remaining if claim else None,
-                    },
-                )
-        except IntegrityError:
-            # The same scan arrived twice at once (two streams of one agent): the first stored wins,
-            # and the redemption core already made sure it was applied once.
-            row = await self._agent_and_first_answer(scan)
-            if row is None or row.outcome is None or bytes(row.scan_sha256) != digest:
-                return await self._reject(scan, "SEQUENCE_REUSED", "same sequence, different scan", digest)
-            return _stored_answer(scan.sequence, row)
-        return answer
+        row = {
+            "agent_id": scan.agent_id,
+            "sequence": scan.sequence,
+            "scanner_id": scan.scanner_id,
+            "scan_us": scan.time_us,
+            "symbology": scan.symbology,
+            "data": scan.data,
+            "scan_sha256": digest,
+            "received_us": received_us,
+            "answered_us": answer.answered_us,
+            "outcome": answer.outcome,
+            "reason": answer.reason,
+            "message": answer.message,
+            "redemption_id": answer.redemption_id,
+            "campaign_id": claim.campaign_id if claim else None,
+            "campaign_name": claim.campaign_name if claim else None,
+            "prize_description": claim.prize_description if claim else None,
+            "voucher_id": claim.voucher_id if claim else None,
+            "uses_remaining": claim.uses_remaining if claim else None,
+        }
+        if await self._store_batch(row):
+            return answer
+        # The same sequence arrived twice at once (two streams of one agent): the first stored wins,
+        # and the redemption core already made sure the scan was applied once.
+        first = await self._agent_and_first_answer(scan)
+        if first is None or first.outcome is None or bytes(first.scan_sha256) != digest:
+            return await self._reject(scan, "SEQUENCE_REUSED", "same sequence, different scan", digest)
+        return _stored_answer(scan.sequence, first)
 
     async def _reject(self, scan: ScanFields, reason: str, detail: str, digest: bytes | None) -> ScanAnswer:
         now = self.clock()
@@ -206,6 +223,24 @@ class ScanIngest:
             )
         message = _REJECTION_MESSAGES.get(reason, detail)
         return ScanAnswer(scan.sequence, REJECTED, reason, message, None, None, False, now)
+
+
+class _Unanswered:
+    """An agent's row with no answer yet for the sequence asked about."""
+
+    outcome = None
+    scan_sha256 = b""
+
+    def __init__(self, agent) -> None:  # type: ignore[no-untyped-def]
+        self.public_key = agent.public_key
+        self.state = agent.state
+        self.partner_id = agent.partner_id
+        self.store_id = agent.store_id
+        self.display_name = agent.display_name
+
+
+def _unanswered(agent):  # type: ignore[no-untyped-def]
+    return None if agent is None else _Unanswered(agent)
 
 
 def _stored_answer(sequence: int, row) -> ScanAnswer:  # type: ignore[no-untyped-def]
