@@ -199,31 +199,45 @@ class Journal:
 
     async def record_answer(self, answer: Answer) -> bool:
         """Store the platform's answer; False if this scan already had one (a replayed answer)."""
-        return await self._call(self._record_answer, answer)
+        return (await self.record_answers([answer]))[0]
 
-    def _record_answer(self, a: Answer) -> bool:
+    async def record_answers(self, answers: list[Answer]) -> list[bool]:
+        """Store several answers in one commit (one fsync); for each, whether it was the first."""
+        return await self._call(self._record_answers, answers)
+
+    def _record_answers(self, answers: list[Answer]) -> list[bool]:
         assert self._db is not None
-        changed = self._db.execute(
-            "UPDATE scans SET answered_us = ?, outcome = ?, reason = ?, message = ?, campaign_id = ?,"
-            " campaign_name = ?, prize = ?, voucher_id = ?, redemption_id = ?, uses_remaining = ?"
-            " WHERE sequence = ? AND answered_us IS NULL",
-            (
-                time.time_ns() // 1000,
-                a.outcome,
-                a.reason,
-                a.message,
-                a.campaign_id,
-                a.campaign_name,
-                a.prize,
-                a.voucher_id,
-                a.redemption_id,
-                a.uses_remaining,
-                a.sequence,
-            ),
-        ).rowcount
-        if changed:
-            self.backlog -= 1
-        return bool(changed)
+        db = self._db
+        now = time.time_ns() // 1000
+        firsts = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for a in answers:
+                changed = db.execute(
+                    "UPDATE scans SET answered_us = ?, outcome = ?, reason = ?, message = ?, campaign_id = ?,"
+                    " campaign_name = ?, prize = ?, voucher_id = ?, redemption_id = ?, uses_remaining = ?"
+                    " WHERE sequence = ? AND answered_us IS NULL",
+                    (
+                        now,
+                        a.outcome,
+                        a.reason,
+                        a.message,
+                        a.campaign_id,
+                        a.campaign_name,
+                        a.prize,
+                        a.voucher_id,
+                        a.redemption_id,
+                        a.uses_remaining,
+                        a.sequence,
+                    ),
+                ).rowcount
+                firsts.append(bool(changed))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.backlog -= sum(firsts)
+        return firsts
 
     # -- reading -----------------------------------------------------------------------------------
 

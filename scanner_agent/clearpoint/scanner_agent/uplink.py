@@ -191,14 +191,30 @@ class Uplink:
                 if oldest is not None and time.monotonic() - oldest > self.settings.answer_timeout_s:
                     raise _Stuck(f"no answer for {self.settings.answer_timeout_s:.0f} s")
 
+        answers: asyncio.Queue[Answer] = asyncio.Queue()
+
+        async def record() -> None:
+            """Answers that arrived together are journaled in one commit, then told to the cashier."""
+            while True:
+                batch = [await answers.get()]
+                while not answers.empty():
+                    batch.append(answers.get_nowait())
+                firsts = await self.journal.record_answers(batch)
+                for answer, first in zip(batch, firsts, strict=True):
+                    sent = in_flight.pop(answer.sequence, None)
+                    self.answered += 1
+                    await self.on_answer(sent[1] if sent else None, answer, first)
+                room.set()
+
         sender = asyncio.create_task(send())
+        recorder = asyncio.create_task(record())
         try:
             while True:
                 reader = asyncio.ensure_future(call.read())
-                done, _ = await asyncio.wait([reader, sender], return_when=asyncio.FIRST_COMPLETED)
-                if sender in done:
+                done, _ = await asyncio.wait([reader, sender, recorder], return_when=asyncio.FIRST_COMPLETED)
+                if sender in done or recorder in done:
                     reader.cancel()
-                    sender.result()  # raises what stopped it
+                    (sender if sender in done else recorder).result()  # raises what stopped it
                 response = await reader
                 if response is grpc.aio.EOF:
                     return
@@ -210,14 +226,10 @@ class Uplink:
                     window = max(1, min(self.settings.window, response.max_in_flight))
                 if not response.HasField("answer"):
                     continue
-                answer = from_answer(response.answer)
-                first = await self.journal.record_answer(answer)
-                sent = in_flight.pop(answer.sequence, None)
-                room.set()
-                self.answered += 1
-                await self.on_answer(sent[1] if sent else None, answer, first)
+                answers.put_nowait(from_answer(response.answer))
         finally:
             sender.cancel()
+            recorder.cancel()
             call.cancel()
 
 
