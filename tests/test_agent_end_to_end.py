@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,28 @@ async def test_a_link_that_swallows_answers_is_abandoned_and_the_scans_resent(
         scanner.close()
         proxy.close()
     assert [c.outcome for c in claims] == ["accepted"] * 3
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "clearpoint.cli", *args, stdout=PIPE, stderr=PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_enrol_command(platform: RunningPlatform, partner: Client, tmp_path: Path) -> None:
+    config = write_config(tmp_path, platform.target, [], name="till PC 7")
+    token = await enrolment_token(platform, partner, "store-7")
+    code, out, err = await _cli("agent", "enrol", "--config", str(config), "--token", token)
+    assert code == 0, err
+    agent_id = out.strip()
+    assert agent_id.startswith("agt_") and "enrolled for store store-7" in err
+    key_file = tmp_path / "agent-data" / "device-key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = await _cli("agent", "enrol", "--config", str(config), "--token", token)
+    assert again[0] == 1 and f"already enrolled as {agent_id}" in again[2]
+    other = tmp_path / "other"
+    other.mkdir()
+    used = await _cli("agent", "enrol", "--config", str(write_config(other, platform.target, [])), "--token", token)
+    assert used[0] == 1 and "enrolment token is not valid" in used[2]
+    no_scanner = await _cli("agent", "run", "--config", str(config))
+    assert no_scanner[0] == 2 and "no [[scanner]]" in no_scanner[2]
