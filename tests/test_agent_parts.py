@@ -166,6 +166,12 @@ async def test_journal_numbers_signs_and_keeps_scans_across_restarts(tmp_path: P
         (3, "pending"),
         (4, "pending"),
     ]
+    # Retention forgets old answered scans only, and never reuses their numbers.
+    journal = await Journal.open(path, AGENT, key)
+    assert await journal.prune(answered_before_us=2**62) == 1
+    assert (await journal.append(_read(10))).sequence == 5
+    await journal.close()
+    assert [c.sequence for c in read_claims(path)] == [1, 3, 4, 5]
     with pytest.raises(JournalError, match="journal of agent"):
         await Journal.open(path, "agt_ffffffffffffffff", key)
     garbage = tmp_path / "garbage.sqlite3"

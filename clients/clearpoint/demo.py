@@ -294,7 +294,7 @@ async def _at_the_counter(
                 await asyncio.wait_for(ready["answered"].wait(), 20)
             except TimeoutError:
                 _say("   (not every scan was answered within 20 s)")
-            beeps = scanner.read_feedback().count(b"\x07")
+            beeps = (await scanner.wait_feedback(2, within=5)).count(b"\x07")
             _say(f"   The scanner got {beeps} good-read beep(s) back, one per accepted scan.")
         finally:
             if agent.returncode is None:

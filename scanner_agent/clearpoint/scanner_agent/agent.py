@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from clearpoint.scan_signing import ScanFieldError
@@ -30,6 +31,7 @@ class Agent:
         uplink: UplinkSettings,
         console: Console | None = None,
         backlog_warn_fraction: float = 0.8,
+        claims_retention_days: int = 400,
     ) -> None:
         self.identity = identity
         self.journal = journal
@@ -39,6 +41,7 @@ class Agent:
         self.backlog_warn_at = max(1, int(journal.max_backlog * backlog_warn_fraction))
         self._warned = False
         self.recorded = 0
+        self.retention_us = claims_retention_days * 86_400_000_000
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until `stop` is set (or cancelled); then release scanners and close the journal."""
@@ -49,7 +52,10 @@ class Agent:
             len(self.drivers),
             self.journal.backlog,
         )
-        tasks = [asyncio.create_task(self.uplink.run(), name="uplink")]
+        tasks = [
+            asyncio.create_task(self.uplink.run(), name="uplink"),
+            asyncio.create_task(self._keep_claims(), name="claim book retention"),
+        ]
         tasks += [asyncio.create_task(self._pump(d), name=f"scanner {d.scanner_id}") for d in self.drivers.values()]
         try:
             if stop is None:
@@ -63,6 +69,15 @@ class Agent:
             for driver in self.drivers.values():
                 await driver.close()
             log.info("agent stopped; %d scans not yet answered stay in the journal", self.journal.backlog)
+
+    async def _keep_claims(self) -> None:
+        """Once a day (and at start), forget answered scans older than the retention period."""
+        while True:
+            cut = time.time_ns() // 1000 - self.retention_us
+            removed = await self.journal.prune(cut)
+            if removed:
+                log.info("claim book: removed %d answered scans older than the retention period", removed)
+            await asyncio.sleep(86_400)
 
     async def _pump(self, driver: Driver) -> None:
         async for read in driver.reads():

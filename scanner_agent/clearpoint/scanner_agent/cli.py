@@ -166,6 +166,7 @@ async def _run_agent(config, token: str) -> int:  # type: ignore[no-untyped-def]
         config.uplink(),
         Console(answer_wait_s=config.answer_wait_seconds),
         config.backlog_warn_fraction,
+        config.claims_retention_days,
     )
     try:
         await agent.run(stop)

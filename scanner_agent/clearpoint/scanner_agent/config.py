@@ -53,6 +53,7 @@ class AgentConfig:
     reconnect_max_seconds: float = 30.0
     keepalive_seconds: float = 20.0
     answer_timeout_seconds: float = 30.0
+    claims_retention_days: int = 400
     tls_ca_file: str = ""
     scanners: tuple[ScannerConfig, ...] = ()
 
@@ -87,6 +88,7 @@ _AGENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "reconnect_max_seconds": (int, float),
     "keepalive_seconds": (int, float),
     "answer_timeout_seconds": (int, float),
+    "claims_retention_days": int,
     "tls_ca_file": str,
 }
 _COMMON = {"id": str, "type": str, "path": str}
@@ -171,7 +173,7 @@ def load(path: Path) -> AgentConfig:
     values["data_dir"] = base / agent.get("data_dir", "agent-data")
     if values.get("tls_ca_file"):
         values["tls_ca_file"] = str(base / values["tls_ca_file"])
-    for key in ("max_backlog", "window"):
+    for key in ("max_backlog", "window", "claims_retention_days"):
         if key in values and values[key] < 1:
             raise ConfigError(f"{path} [agent]: {key} must be at least 1")
     scanners_raw = raw.get("scanner", [])

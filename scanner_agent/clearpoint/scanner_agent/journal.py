@@ -239,6 +239,19 @@ class Journal:
         self.backlog -= sum(firsts)
         return firsts
 
+    async def prune(self, answered_before_us: int) -> int:
+        """Forget answered scans older than the cut-off (the claim book's retention); never unanswered ones.
+
+        Sequence numbers are never reused: the next one is kept apart in `meta`."""
+
+        def delete() -> int:
+            assert self._db is not None
+            return self._db.execute(
+                "DELETE FROM scans WHERE answered_us IS NOT NULL AND scan_us < ?", (answered_before_us,)
+            ).rowcount
+
+        return await self._call(delete)
+
     # -- reading -----------------------------------------------------------------------------------
 
     async def unanswered(self, after: int, limit: int) -> list[JournaledScan]:
