@@ -26,7 +26,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from benchutil import clearpoint_command, cpu_seconds, free_port, say, stop_process, timestamp, wait_serving
 from clearpoint.platform import auth, tokens
 from clearpoint.platform.app import Platform
 from clearpoint.platform.keystore import MASTER_KEY_ENV
@@ -61,8 +61,6 @@ from clearpoint.v1 import (
     partners_pb2_grpc,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from google.protobuf.timestamp_pb2 import Timestamp
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 AIM_PREFIX = b"]Q1"  # QR Code, as a scanner set to send AIM identifiers prefixes a voucher
 TERMINATOR = b"\r"
@@ -73,12 +71,6 @@ BITS_PER_BYTE = 10
 WARMUP_SCANS = 20  # uncounted scans through the pty before the measured ones
 SERVER_LIFETIME = 900.0  # the servers stop by themselves even if nobody stops them
 MAX_IN_FLIGHT = 64  # what the platform announces (agent_service.MAX_IN_FLIGHT); the no-op server says the same
-_T0 = time.monotonic()
-
-
-def say(message: str) -> None:
-    """Progress for the person watching; stdout stays clean for the table or JSON."""
-    print(f"[{time.monotonic() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 # -- statistics ---------------------------------------------------------------------------------------------
@@ -471,12 +463,6 @@ async def uplink_stream(target: str, agent_id: str, journal: Journal, window: in
     return run.finish(elapsed)
 
 
-def _ts(seconds: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMicroseconds(int(seconds * 1_000_000))
-    return stamp
-
-
 async def seed(database: str, master_key_file: Path, data_dir: Path, scans: int) -> tuple[str, list[str]]:
     """In-process platform on a loopback port: an issuer key, a partner, a campaign with `scans` vouchers, and an
     agent enrolled in `data_dir` through the real AgentService. Returns (agent id, voucher codes)."""
@@ -510,8 +496,8 @@ async def seed(database: str, master_key_file: Path, data_dir: Path, scans: int)
                     request_id=f"bench-campaign-{tag}",
                     name="bench",
                     prize_description="a bench prize",
-                    valid_from=_ts(time.time() - 3600),
-                    valid_until=_ts(time.time() + 86_400),
+                    valid_from=timestamp(time.time() - 3600),
+                    valid_until=timestamp(time.time() + 86_400),
                     total_stock=scans,
                     uses_per_voucher=1,
                 ),
@@ -551,62 +537,6 @@ async def fill_journal(path: Path, agent_id: str, key: Ed25519PrivateKey, codes:
             await journal.append(Read(SCANNER_ID, code.encode(), AIM_PREFIX.decode(), at_us, at_perf_ns))
     finally:
         await journal.close()  # the last connection checkpoints the WAL: the file alone is the whole journal
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """CPU time of a process and its direct children (Linux /proc); None where that cannot be read."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        total = 0.0
-        for one in (str(pid), *children):
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def clearpoint_command() -> str:
-    """The venv's `clearpoint` (beside this interpreter) even when the venv is not activated."""
-    beside = Path(sys.executable).with_name("clearpoint")
-    found = str(beside) if beside.exists() else shutil.which("clearpoint")
-    if not found:
-        raise SystemExit("cannot find the `clearpoint` command: install the project (pip install -e .)")
-    return found
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-async def wait_serving(target: str, alive: Callable[[], bool], limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if not alive():
-                raise RuntimeError("the server exited before serving")
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # no health service (the no-op server): it is up
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing served on {target} in time")
 
 
 def measured(pid: int | None, work: Callable[[], StreamRun]) -> StreamRun:

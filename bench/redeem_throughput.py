@@ -22,9 +22,7 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,12 +31,12 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
+from benchutil import clearpoint_command, cpu_seconds, free_port, say, stop_process, timestamp, wait_serving
 from clearpoint.v1 import (
     campaigns_pb2,
     campaigns_pb2_grpc,
@@ -49,19 +47,11 @@ from clearpoint.v1 import (
     redemption_pb2,
     redemption_pb2_grpc,
 )
-from google.protobuf.timestamp_pb2 import Timestamp
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 DEFAULT_DATABASE_URL = "postgresql://root@127.0.0.1:5432/test"
 STORE_ID = "store-1"
 CALL_TIMEOUT = 30.0
 SERVER_LIFETIME = 900.0  # the bare server stops by itself even if nobody stops it
-_T0 = time.monotonic()
-
-
-def say(message: str) -> None:
-    """Progress for the person watching; stdout stays clean for the table or JSON."""
-    print(f"[{time.monotonic() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 # -- the load generator: its own process, the same code for the bare server and the platform --------
@@ -215,51 +205,12 @@ async def _db_counters(url: str) -> tuple[int, int]:
         await conn.close()
 
 
-def clearpoint_command() -> str:
-    """The venv's `clearpoint` (beside this interpreter) even when the venv is not activated."""
-    beside = Path(sys.executable).with_name("clearpoint")
-    found = str(beside) if beside.exists() else shutil.which("clearpoint")
-    if not found:
-        raise SystemExit("cannot find the `clearpoint` command: install the project (pip install -e .)")
-    return found
-
-
 def clearpoint(env: dict[str, str], *args: str) -> str:
     """Run a `clearpoint` command to completion: its stdout, or an error carrying its stderr."""
     done = subprocess.run([clearpoint_command(), *args], env=env, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"clearpoint {' '.join(args[:2])} failed:\n{done.stderr[-2000:]}")
     return done.stdout
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """CPU time a process and its children have used (Linux /proc): tells a CPU-bound server from a
-    waiting one, with `--workers` too."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        total = 0.0
-        for one in (str(pid), *children):
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 # -- 1. pgbench -------------------------------------------------------------------------------------------
@@ -378,29 +329,6 @@ def run_pgbench(
 # -- 3. the platform ---------------------------------------------------------------------------------------
 
 
-def _ts(seconds: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMicroseconds(int(seconds * 1_000_000))
-    return stamp
-
-
-async def wait_serving(target: str, process: subprocess.Popen[bytes], limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the platform exited with status {process.returncode}")
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("the platform did not start serving in time")
-
-
 async def bootstrap(target: str, operator_key: str, codes_needed: int) -> tuple[str, str, list[str]]:
     """An issuer key, a partner, a campaign and its signed codes: (partner key, campaign id, codes)."""
     options = [("grpc.max_receive_message_length", 64 << 20)]
@@ -422,8 +350,8 @@ async def bootstrap(target: str, operator_key: str, codes_needed: int) -> tuple[
                 request_id="bench-campaign",
                 name="bench",
                 prize_description="a bench prize",
-                valid_from=_ts(time.time() - 60),
-                valid_until=_ts(time.time() + 86_400),
+                valid_from=timestamp(time.time() - 60),
+                valid_until=timestamp(time.time() + 86_400),
                 total_stock=10**12,
                 uses_per_voucher=1,
             ),
@@ -513,7 +441,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             say("platform log (tail):\n" + log_file.read()[-3000:].decode(errors="replace"))
 
         on_error.append(show_log)
-        asyncio.run(wait_serving(target, platform))
+        asyncio.run(wait_serving(target, lambda: platform.poll() is None))
         say(f"platform: issuing {args.warmup + args.requests} codes")
         partner_key, campaign_id, codes = asyncio.run(
             bootstrap(target, operator_key.strip(), args.warmup + args.requests)
