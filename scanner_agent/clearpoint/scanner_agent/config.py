@@ -197,7 +197,7 @@ def load(path: Path) -> AgentConfig:
         options["path"] = str(base / options["path"])
         scanner = ScannerConfig(scanner_id, kind, options)
         try:
-            build_driver(scanner, dry_run=True)
+            build_driver(scanner)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"{where} ({scanner_id}): {exc}") from None
         scanners.append(scanner)
@@ -209,8 +209,9 @@ def _terminators(value: str | list[str]) -> tuple[str, ...]:
     return tuple(t.lower() for t in ([value] if isinstance(value, str) else value))
 
 
-def build_driver(s: ScannerConfig, dry_run: bool = False) -> Driver:
-    """The driver for one [[scanner]] table (with dry_run, only validated, nothing opened)."""
+def build_driver(s: ScannerConfig) -> Driver:
+    """The driver for one [[scanner]] table. Constructing one opens nothing, so `load` builds each
+    once to check its options (a bad value raises ValueError naming it)."""
     o = s.options
     if s.kind == "serial":
         from clearpoint.scanner_agent.drivers.serial import SerialDriver, SerialSettings
@@ -232,36 +233,18 @@ def build_driver(s: ScannerConfig, dry_run: bool = False) -> Driver:
             bad_read=_bytes(s.scanner_id, "bad_read", o.get("bad_read", "")),
             reconnect_interval=o.get("reconnect_seconds", 1.0),
         )
-        return settings if dry_run else SerialDriver(s.scanner_id, settings)  # type: ignore[return-value]
+        return SerialDriver(s.scanner_id, settings)
+    wedge: dict[str, Any] = {
+        "layout": o.get("layout", "us"),
+        "terminators": _terminators(o.get("terminator", "enter")),
+        "max_length": o.get("max_length", 4096),
+        "aim_prefix": o.get("aim_prefix", False),
+        "idle_timeout": o.get("idle_timeout_ms", 1000) / 1000,
+    }
     if s.kind == "keyboard":
         from clearpoint.scanner_agent.drivers.keyboard_wedge import KeyboardWedgeDriver
-        from clearpoint.scanner_agent.keymaps import get_layout
-        from clearpoint.scanner_agent.wedge import WedgeDecoder
 
-        args = (o.get("layout", "us"), _terminators(o.get("terminator", "enter")), o.get("max_length", 4096))
-        if dry_run:
-            get_layout(args[0])
-            return WedgeDecoder(*args)  # type: ignore[return-value]
-        return KeyboardWedgeDriver(
-            s.scanner_id,
-            o["path"],
-            *args[:2],
-            max_length=args[2],
-            grab=o.get("grab", True),
-            aim_prefix=o.get("aim_prefix", False),
-            idle_timeout=o.get("idle_timeout_ms", 1000) / 1000,
-        )
-    from clearpoint.scanner_agent.drivers.hidraw import BootReportDecoder, HidrawDriver
+        return KeyboardWedgeDriver(s.scanner_id, o["path"], grab=o.get("grab", True), **wedge)
+    from clearpoint.scanner_agent.drivers.hidraw import HidrawDriver
 
-    args = (o.get("layout", "us"), _terminators(o.get("terminator", "enter")), o.get("max_length", 4096))
-    if dry_run:
-        return BootReportDecoder(*args, o.get("report_id"))  # type: ignore[return-value]
-    return HidrawDriver(
-        s.scanner_id,
-        o["path"],
-        *args[:2],
-        max_length=args[2],
-        report_id=o.get("report_id"),
-        aim_prefix=o.get("aim_prefix", False),
-        idle_timeout=o.get("idle_timeout_ms", 1000) / 1000,
-    )
+    return HidrawDriver(s.scanner_id, o["path"], report_id=o.get("report_id"), **wedge)
