@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The store agent's pipeline: what one scan costs the agent, and how many scans one stream carries.
+"""The store agent's pipeline: what one scan costs the agent, and how many scans streams carry into the platform.
 
 One run measures two things, each beside a bare baseline measured in the same run:
 
@@ -8,9 +8,10 @@ One run measures two things, each beside a bare baseline measured in the same ru
    runs from the driver's stamp on the chunk that held the scan's terminator to `Journal.append` returning, split into
    framing, the hop to the journal's thread, signing and the SQL transaction. Beside it: a bare SQLite INSERT+COMMIT
    of the same row (WAL, FULL), an fsync of a plain file, and the scan's wire time at 9600 baud.
-2. Scans per second through one StreamScans stream: the real `Uplink` draining a journal of N signed scans into the
-   real platform (its own process), against a no-op grpc.aio bidi server driven by a bare windowed client, and the
-   real `Uplink` against that same no-op server (the agent's client-side cost alone).
+2. Scans per second into the platform: the real `Uplink` draining a journal of N signed scans into the real platform
+   (its own process), one agent and then several at once (each its own process), beside the platform's unary Redeem
+   rate in the same run, a no-op grpc.aio bidi server driven by a bare windowed client, and the real `Uplink` against
+   that same no-op server (the agent's client-side cost alone).
 
 Progress goes to stderr; the table (or `-o json`) to stdout.
 """
@@ -33,14 +34,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 from benchutil import clearpoint_command, cpu_seconds, free_port, say, stop_process, timestamp, wait_serving
-from clearpoint.platform import auth, tokens
-from clearpoint.platform.app import Platform
+from clearpoint.platform import tokens
 from clearpoint.platform.keystore import MASTER_KEY_ENV
 from clearpoint.scan_signing import ScanFields, sign_scan
 from clearpoint.scanner_agent.drivers.serial import SerialDriver, SerialSettings
@@ -59,6 +60,8 @@ from clearpoint.v1 import (
     issuer_keys_pb2_grpc,
     partners_pb2,
     partners_pb2_grpc,
+    redemption_pb2,
+    redemption_pb2_grpc,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -463,69 +466,71 @@ async def uplink_stream(target: str, agent_id: str, journal: Journal, window: in
     return run.finish(elapsed)
 
 
-async def seed(database: str, master_key_file: Path, data_dir: Path, scans: int) -> tuple[str, list[str]]:
-    """In-process platform on a loopback port: an issuer key, a partner, a campaign with `scans` vouchers, and an
-    agent enrolled in `data_dir` through the real AgentService. Returns (agent id, voucher codes)."""
-    from clearpoint.platform import server
+@dataclass
+class Seeded:
+    """What the seeding made: a partner's API key, unary codes, and enrolled agents with their codes."""
 
-    platform = await Platform.open(database, master_key_file=master_key_file)
-    running = await server.start(platform, "127.0.0.1:0")
-    target = f"127.0.0.1:{running.port}"
-    try:
-        tag = secrets.token_hex(4)
-        async with platform.db.write() as conn:
-            _, operator_key = await auth.create_partner(
-                conn, f"bench-operator-{tag}", auth.ROLE_OPERATOR, platform.clock()
-            )
-        options = [("grpc.max_receive_message_length", 64 << 20)]
-        async with grpc.aio.insecure_channel(target, options=options) as channel:
-            as_operator = (("x-api-key", operator_key),)
-            await issuer_keys_pb2_grpc.IssuerKeyServiceStub(channel).CreateIssuerKey(
-                issuer_keys_pb2.CreateIssuerKeyRequest(request_id=f"bench-key-{tag}"), metadata=as_operator
-            )
-            partner = await partners_pb2_grpc.PartnerServiceStub(channel).CreatePartner(
-                partners_pb2.CreatePartnerRequest(
-                    request_id=f"bench-partner-{tag}", name=f"bench-partner-{tag}", role=partners_pb2.ROLE_PARTNER
-                ),
-                metadata=as_operator,
-            )
-            as_partner = (("x-api-key", partner.api_key),)
-            campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
-            created = await campaigns.CreateCampaign(
-                campaigns_pb2.CreateCampaignRequest(
-                    request_id=f"bench-campaign-{tag}",
-                    name="bench",
-                    prize_description="a bench prize",
-                    valid_from=timestamp(time.time() - 3600),
-                    valid_until=timestamp(time.time() + 86_400),
-                    total_stock=scans,
-                    uses_per_voucher=1,
+    api_key: str
+    unary_codes: list[str]
+    agents: list[tuple[str, Path, list[str]]]  # (agent id, data dir, codes its journal holds)
+
+
+async def seed(target: str, operator_key: str, directory: Path, scans: int, agents: int) -> Seeded:
+    """Through the real platform's gRPC API: an issuer key, a partner, a campaign with stock for every row, its
+    vouchers, and 1 + `agents` store agents enrolled through the real AgentService (the first for the one-stream
+    row, the others streaming at once). Every row gets `scans` vouchers of its own."""
+    tag = secrets.token_hex(4)
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    async with grpc.aio.insecure_channel(target, options=options) as channel:
+        as_operator = (("x-api-key", operator_key),)
+        await issuer_keys_pb2_grpc.IssuerKeyServiceStub(channel).CreateIssuerKey(
+            issuer_keys_pb2.CreateIssuerKeyRequest(request_id=f"bench-key-{tag}"), metadata=as_operator
+        )
+        partner = await partners_pb2_grpc.PartnerServiceStub(channel).CreatePartner(
+            partners_pb2.CreatePartnerRequest(
+                request_id=f"bench-partner-{tag}", name=f"bench-partner-{tag}", role=partners_pb2.ROLE_PARTNER
+            ),
+            metadata=as_operator,
+        )
+        as_partner = (("x-api-key", partner.api_key),)
+        campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
+        created = await campaigns.CreateCampaign(
+            campaigns_pb2.CreateCampaignRequest(
+                request_id=f"bench-campaign-{tag}",
+                name=f"bench {tag}",
+                prize_description="a bench prize",
+                valid_from=timestamp(time.time() - 3600),
+                valid_until=timestamp(time.time() + 86_400),
+                total_stock=3 * scans,
+                uses_per_voucher=1,
+            ),
+            metadata=as_partner,
+        )
+        codes: list[str] = []
+        while len(codes) < 3 * scans:
+            issued = await campaigns.IssueVouchers(
+                campaigns_pb2.IssueVouchersRequest(
+                    request_id=f"bench-issue-{tag}-{len(codes)}",
+                    campaign_id=created.campaign.campaign_id,
+                    count=min(10_000, 3 * scans - len(codes)),
                 ),
                 metadata=as_partner,
+                timeout=300,
             )
-            codes: list[str] = []
-            while len(codes) < scans:
-                issued = await campaigns.IssueVouchers(
-                    campaigns_pb2.IssueVouchersRequest(
-                        request_id=f"bench-issue-{tag}-{len(codes)}",
-                        campaign_id=created.campaign.campaign_id,
-                        count=min(10_000, scans - len(codes)),
-                    ),
-                    metadata=as_partner,
-                    timeout=300,
-                )
-                codes.extend(v.code for v in issued.vouchers)
+            codes.extend(v.code for v in issued.vouchers)
+        enrolled = []
+        shares = [codes[scans : 2 * scans]] + [codes[2 * scans :][i::agents] for i in range(agents)]
+        for i, share in enumerate(shares):
             token = await agents_pb2_grpc.AgentServiceStub(channel).CreateEnrolmentToken(
                 agents_pb2.CreateEnrolmentTokenRequest(
-                    request_id=f"bench-token-{tag}", partner_id=partner.partner.partner_id, store_id=STORE_ID
+                    request_id=f"bench-token-{tag}-{i}", partner_id=partner.partner.partner_id, store_id=STORE_ID
                 ),
                 metadata=as_operator,
             )
-        identity = await enrol(UplinkSettings(target=target), data_dir, token.token, "bench-till")
-    finally:
-        await running.stop(0)
-        await platform.close()
-    return identity.agent_id, codes
+            data_dir = directory / f"agent-{i}"
+            identity = await enrol(UplinkSettings(target=target), data_dir, token.token, f"bench-till-{i}")
+            enrolled.append((identity.agent_id, data_dir, share))
+    return Seeded(partner.api_key, codes[:scans], enrolled)
 
 
 async def fill_journal(path: Path, agent_id: str, key: Ed25519PrivateKey, codes: list[str]) -> None:
@@ -545,47 +550,181 @@ def measured(pid: int | None, work: Callable[[], StreamRun]) -> StreamRun:
     result = work()
     client_after, server_after = time.process_time(), cpu_seconds(pid)
     if result.answered:
-        result.client_cpu_ms_per_scan = round(1000 * (client_after - client_before) / result.answered, 3)
+        if result.client_cpu_ms_per_scan is None:  # not already counted by the client processes themselves
+            result.client_cpu_ms_per_scan = round(1000 * (client_after - client_before) / result.answered, 3)
         if server_before is not None and server_after is not None:
             result.server_cpu_ms_per_scan = round(1000 * (server_after - server_before) / result.answered, 3)
     return result
 
 
-def stream_throughput(directory: Path, scans: int, window: int, database: str | None) -> dict[str, Any]:
+async def unary_redeems(target: str, api_key: str, codes: list[str], concurrency: int) -> StreamRun:
+    """Unary Redeem calls, `concurrency` in flight on one channel (the stream's window), one per code, each code
+    once: the platform's unary redemption rate. Timed from opening the channel to the last answer."""
+    run = StreamRun(len(codes))
+    outcomes: Counter[str] = Counter()
+    metadata = (("x-api-key", api_key),)
+    tag = secrets.token_hex(4)
+    started = time.perf_counter()
+
+    async def go() -> None:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = redemption_pb2_grpc.RedemptionServiceStub(channel)
+            pending = iter(enumerate(codes))
+
+            async def worker() -> None:
+                for i, code in pending:
+                    request = redemption_pb2.RedeemRequest(request_id=f"bench-{tag}-{i}", code=code, store_id=STORE_ID)
+                    try:
+                        await stub.Redeem(request, metadata=metadata, timeout=60)
+                        outcomes["OK"] += 1
+                    except grpc.aio.AioRpcError as exc:
+                        outcomes[exc.code().name] += 1
+                    run.answered += 1
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    try:
+        await asyncio.wait_for(go(), stream_limit(len(codes)))
+    except TimeoutError:
+        run.timed_out = True
+    run.outcomes = dict(outcomes)
+    run.accepted = outcomes["OK"]
+    return run.finish(time.perf_counter() - started)
+
+
+def uplink_run(target: str, agent_id: str, path: Path, key: Ed25519PrivateKey, window: int) -> StreamRun:
+    """The real Uplink draining the journal at `path`, on a loop of its own."""
+
+    async def go() -> StreamRun:
+        journal = await Journal.open(path, agent_id, key)
+        try:
+            return await uplink_stream(target, agent_id, journal, window)
+        finally:
+            await journal.close()
+
+    return asyncio.run(go())
+
+
+def agent_process(target: str, agent_id: str, data_dir: str, window: int, ready: Any, go: Any) -> dict[str, Any]:
+    """Entry point of one of several agents streaming at once: its own process, as each store has its own PC."""
+    key = load_key(Path(data_dir))
+    ready.set()
+    go.wait(60)
+    cpu_before, wall_start = time.process_time(), time.time()
+    run = uplink_run(target, agent_id, Path(data_dir) / "journal.sqlite3", key, window)
+    return {"run": asdict(run), "cpu": time.process_time() - cpu_before, "start": wall_start, "end": time.time()}
+
+
+def several_agents(target: str, agents: list[tuple[str, Path, list[str]]], window: int) -> StreamRun:
+    """Every agent's Uplink in a process of its own, all released at once; timed from the release to the last
+    agent's backlog reaching 0. Client CPU is the agents' own, summed."""
+    context = multiprocessing.get_context("spawn")
+    manager = context.Manager()
+    try:
+        go = manager.Event()
+        readies = [manager.Event() for _ in agents]
+        with ProcessPoolExecutor(max_workers=len(agents), mp_context=context) as pool:
+            futures = [
+                pool.submit(agent_process, target, agent_id, str(data_dir), window, ready, go)
+                for (agent_id, data_dir, _), ready in zip(agents, readies, strict=True)
+            ]
+            for ready in readies:
+                if not ready.wait(60):
+                    raise RuntimeError("an agent process did not start")
+            released = time.time()
+            go.set()
+            results = [f.result(timeout=stream_limit(sum(len(c) for *_, c in agents)) + 60) for f in futures]
+    finally:
+        manager.shutdown()
+    run = StreamRun(sum(r["run"]["scans"] for r in results))
+    outcomes: Counter[str] = Counter()
+    for r in results:
+        run.answered += r["run"]["answered"]
+        run.accepted += r["run"]["accepted"]
+        run.timed_out |= r["run"]["timed_out"]
+        outcomes.update(r["run"]["outcomes"])
+    run.outcomes = dict(outcomes)
+    run.sessions = sum(r["run"]["sessions"] for r in results)
+    if run.answered:
+        run.client_cpu_ms_per_scan = round(1000 * sum(r["cpu"] for r in results) / run.answered, 3)
+    return run.finish(max(r["end"] for r in results) - released)
+
+
+def start_platform(database: str, master_key_file: Path, target: str, cleanup: list[Callable[[], object]]) -> Any:
+    """`clearpoint platform serve` in its own process, stopped by itself after SERVER_LIFETIME; returns it."""
+    env = {**os.environ, "CLEARPOINT_LOG_LEVEL": "warning"}
+    env.pop(MASTER_KEY_ENV, None)  # the key file given here, not one from the environment
+    common = ["--database", database, "--master-key-file", str(master_key_file), "--log-level", "warning"]
+    command = [clearpoint_command(), "platform", "serve", "--listen", target, "--workers", "1", *common]
+    capped = shutil.which("timeout")  # coreutils: the server dies with its lifetime even if we are killed
+    if capped:
+        command = [capped, "--signal=TERM", str(int(SERVER_LIFETIME)), *command]
+    log_file = tempfile.TemporaryFile()
+    cleanup.append(log_file.close)
+    platform = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+    platform.log_file = log_file  # type: ignore[attr-defined]
+    cleanup.append(lambda: stop_process(platform))
+    return platform
+
+
+def create_operator(database: str, master_key_file: Path) -> str:
+    """The first operator's API key, made as an operator would: `clearpoint platform create-operator`."""
+    env = {k: v for k, v in os.environ.items() if k != MASTER_KEY_ENV}
+    done = subprocess.run(
+        [
+            clearpoint_command(),
+            "platform",
+            "create-operator",
+            "--name",
+            f"bench-operator-{secrets.token_hex(4)}",
+            "--database",
+            database,
+            "--master-key-file",
+            str(master_key_file),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"clearpoint platform create-operator failed:\n{done.stderr[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def stream_throughput(directory: Path, scans: int, window: int, agents: int, database: str | None) -> dict[str, Any]:
     directory.mkdir()
     database = database or f"sqlite:///{directory / 'platform.sqlite3'}"
     backend = database.split(":", 1)[0]
     master_key_file = directory / "master.key"
-    data_dir = directory / "agent"
     cleanup: list[Callable[[], object]] = []
-    results: dict[str, Any] = {"scans": scans, "window": window, "database": backend}
+    results: dict[str, Any] = {"scans": scans, "window": window, "agents": agents, "database": backend}
     try:
-        say(f"stream: seeding the platform ({backend}): campaign, {scans} vouchers, enrolled agent")
-        agent_id, codes = asyncio.run(seed(database, master_key_file, data_dir, scans))
-        key = load_key(data_dir)
-        say(f"stream: journaling {scans} scans of distinct voucher codes")
-        real_journal, bare_journal = data_dir / "journal.sqlite3", directory / "journal-bare.sqlite3"
-        asyncio.run(fill_journal(real_journal, agent_id, key, codes))
+        say(f"stream: migrating the platform's database ({backend}) and creating an operator")
+        operator_key = create_operator(database, master_key_file)
+        target = f"127.0.0.1:{free_port()}"
+        platform = start_platform(database, master_key_file, target, cleanup)
+        asyncio.run(wait_serving(target, lambda: platform.poll() is None))
+        say(f"stream: seeding over gRPC: a campaign, {3 * scans} vouchers, {1 + agents} enrolled agents")
+        seeded = asyncio.run(seed(target, operator_key, directory, scans, agents))
+        say(f"stream: journaling {2 * scans} scans of distinct voucher codes")
+        for agent_id, data_dir, codes in seeded.agents:
+            asyncio.run(fill_journal(data_dir / "journal.sqlite3", agent_id, load_key(data_dir), codes))
+        one_id, one_dir, _ = seeded.agents[0]
+        one_key = load_key(one_dir)
+        real_journal, bare_journal = one_dir / "journal.sqlite3", directory / "journal-bare.sqlite3"
         shutil.copyfile(real_journal, bare_journal)  # the very same signed scans for the no-op server
 
         async def requests_of(path: Path) -> list[agents_pb2.StreamScansRequest]:
-            journal = await Journal.open(path, agent_id, key)
+            journal = await Journal.open(path, one_id, one_key)
             try:
-                return [to_request(agent_id, s) for s in await journal.unanswered(0, scans)]
+                return [to_request(one_id, s) for s in await journal.unanswered(0, scans)]
             finally:
                 await journal.close()
 
         requests = asyncio.run(requests_of(bare_journal))
-
-        def uplink_run(target: str, path: Path) -> StreamRun:
-            async def go() -> StreamRun:
-                journal = await Journal.open(path, agent_id, key)
-                try:
-                    return await uplink_stream(target, agent_id, journal, window)
-                finally:
-                    await journal.close()
-
-            return asyncio.run(go())
 
         # The no-op server: its own process (spawned: never fork a process that has used grpc).
         context = multiprocessing.get_context("spawn")
@@ -601,60 +740,57 @@ def stream_throughput(directory: Path, scans: int, window: int, database: str | 
         results["bare"] = measured(bare.pid, lambda: asyncio.run(bare_stream(bare_target, requests, window)))
         say(f"stream: bare: {results['bare'].rate:.0f} scans/s")
         say("stream: agent Uplink + journal -> no-op grpc.aio server")
-        results["uplink_bare"] = measured(bare.pid, lambda: uplink_run(bare_target, bare_journal))
+        results["uplink_bare"] = measured(
+            bare.pid, lambda: uplink_run(bare_target, one_id, bare_journal, one_key, window)
+        )
         say(f"stream: uplink -> no-op: {results['uplink_bare'].rate:.0f} scans/s")
         bare.terminate()
         bare.join(10)
 
-        say("stream: starting `clearpoint platform serve` in its own process")
-        target = f"127.0.0.1:{free_port()}"
-        env = {**os.environ, "CLEARPOINT_LOG_LEVEL": "warning"}
-        env.pop(MASTER_KEY_ENV, None)  # the key file the seeding used, not one from the environment
-        command = [
-            clearpoint_command(),
-            "platform",
-            "serve",
-            "--listen",
-            target,
-            "--database",
-            database,
-            "--master-key-file",
-            str(master_key_file),
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ]
-        capped = shutil.which("timeout")  # coreutils: the server dies with its lifetime even if we are killed
-        if capped:
-            command = [capped, "--signal=TERM", str(int(SERVER_LIFETIME)), *command]
-        log_file = tempfile.TemporaryFile()
-        cleanup.append(log_file.close)
-        platform = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-        cleanup.append(lambda: stop_process(platform))
         try:
-            asyncio.run(wait_serving(target, lambda: platform.poll() is None))
+            say(f"stream: unary Redeem -> clearpoint platform, {scans} calls, {window} in flight")
+            results["unary"] = measured(
+                platform.pid, lambda: asyncio.run(unary_redeems(target, seeded.api_key, seeded.unary_codes, window))
+            )
+            say(f"stream: unary: {results['unary'].rate:.0f} redemptions/s")
             say(f"stream: agent Uplink + journal -> clearpoint platform, {scans} scans, window {window}")
-            results["real"] = measured(platform.pid, lambda: uplink_run(target, real_journal))
+            results["real"] = measured(platform.pid, lambda: uplink_run(target, one_id, real_journal, one_key, window))
+            say(f"stream: real: {results['real'].rate:.0f} scans/s")
+            say(f"stream: {agents} agents at once -> clearpoint platform, {scans} scans in all, window {window} each")
+            results["several"] = measured(platform.pid, lambda: several_agents(target, seeded.agents[1:], window))
+            say(f"stream: {agents} agents: {results['several'].rate:.0f} scans/s")
         finally:
             stop_process(platform)
-            log_file.seek(0)
-            tail = log_file.read()[-3000:].decode(errors="replace").strip()
-        real = results["real"]
-        say(f"stream: real: {real.rate:.0f} scans/s, {real.accepted} of {scans} accepted")
-        if real.accepted != scans or real.timed_out:
-            say(f"platform log (tail):\n{tail or '(empty)'}")
-        results["ok"] = real.accepted == scans and not real.timed_out
+            platform.log_file.seek(0)
+            tail = platform.log_file.read()[-3000:].decode(errors="replace").strip()
+        checks = {
+            "unary": results["unary"].accepted == scans,
+            "real": results["real"].accepted == scans,
+            "several": results["several"].accepted == scans,
+        }
+        failed = [name for name, good in checks.items() if not good or results[name].timed_out]
+        if failed:
+            say(
+                f"not every call or scan was accepted in {', '.join(failed)}; platform log (tail):\n{tail or '(empty)'}"
+            )
+        results["ok"] = not failed
     finally:
         for step in reversed(cleanup):
             try:
                 step()
             except Exception as exc:
                 say(f"cleanup: {exc!r}")
+    rate = {k: results[k].rate for k in ("bare", "uplink_bare", "unary", "real", "several") if k in results}
+    cpu = {k: results[k].server_cpu_ms_per_scan for k in ("unary", "real", "several") if k in results}
     results["ratios"] = {
-        "real/bare": ratio(results["real"].rate, results["bare"].rate),
-        "uplink_bare/bare": ratio(results["uplink_bare"].rate, results["bare"].rate),
-        "real/uplink_bare": ratio(results["real"].rate, results["uplink_bare"].rate),
+        "real/bare": ratio(rate.get("real", 0), rate.get("bare", 0)),
+        "several/bare": ratio(rate.get("several", 0), rate.get("bare", 0)),
+        "real/unary": ratio(rate.get("real", 0), rate.get("unary", 0)),
+        "several/unary": ratio(rate.get("several", 0), rate.get("unary", 0)),
+        "uplink_bare/bare": ratio(rate.get("uplink_bare", 0), rate.get("bare", 0)),
+        "real/uplink_bare": ratio(rate.get("real", 0), rate.get("uplink_bare", 0)),
+        "server_cpu real/unary": ratio(cpu.get("real") or 0, cpu.get("unary") or 0),
+        "server_cpu several/unary": ratio(cpu.get("several") or 0, cpu.get("unary") or 0),
     }
     return results
 
@@ -701,31 +837,41 @@ def report(cost: dict[str, Any], stream: dict[str, Any], settings: dict[str, Any
         f"Journal.append / bare SQLite: p50 {cost['ratios']['append_p50/bare_sqlite_p50']}, "
         f"p99 {cost['ratios']['append_p99/bare_sqlite_p99']}",
         "",
-        f"scans per second through one StreamScans stream: {stream['scans']} scans, window {stream['window']}, "
+        f"scans per second into the platform: {stream['scans']} scans a row, window {stream['window']}, "
         f"platform on {stream['database']} in its own process",
-        f"{'':44}{'scans/s':>9}{'elapsed s':>10}{'answered':>9}{'accepted':>9}{'client CPU':>11}{'server CPU':>11}",
+        f"{'':46}{'scans/s':>9}{'elapsed s':>10}{'answered':>9}{'accepted':>9}{'client CPU':>11}{'server CPU':>11}",
     ]
     labels = (
         ("bare client -> no-op grpc.aio bidi", "bare"),
         ("agent Uplink + journal -> no-op server", "uplink_bare"),
+        ("unary Redeem calls -> clearpoint platform", "unary"),
         ("agent Uplink + journal -> clearpoint platform", "real"),
+        (f"{stream['agents']} agents at once -> clearpoint platform", "several"),
     )
     for label, key in labels:
+        if key not in stream:
+            continue
         r: StreamRun = stream[key]
-        note = " (TIMED OUT)" if r.timed_out else (f" ({r.sessions} sessions)" if r.sessions != 1 else "")
+        note = (
+            " (TIMED OUT)"
+            if r.timed_out
+            else (f" ({r.sessions} sessions)" if r.sessions not in (1, stream["agents"]) else "")
+        )
         lines.append(
-            f"{label:44}{r.rate:9.0f}{r.elapsed_s:10.2f}{r.answered:9d}{r.accepted:9d}"
+            f"{label:46}{r.rate:9.0f}{r.elapsed_s:10.2f}{r.answered:9d}{r.accepted:9d}"
             f"{r.client_cpu_ms_per_scan if r.client_cpu_ms_per_scan is not None else '-':>11}"
             f"{r.server_cpu_ms_per_scan if r.server_cpu_ms_per_scan is not None else '-':>11}{note}"
         )
-    lines.append("(CPU columns: milliseconds of CPU per answered scan, in this process and in the server process)")
+    lines.append(
+        "(CPU columns: milliseconds of CPU per answered scan or call, in the client process(es) and the server)"
+    )
     lines.append("")
     for name, value in stream["ratios"].items():
         lines.append(
-            f"{'ratio ' + name.replace('/', ' / ').replace('_', ' '):44}{value if value is not None else '-':>9}"
+            f"{'ratio ' + name.replace('/', ' / ').replace('_', ' '):46}{value if value is not None else '-':>9}"
         )
     if not stream.get("ok"):
-        lines.append("CHECK FAILED: not every scan was accepted by the platform (see the log above)")
+        lines.append("CHECK FAILED: not every call or scan was accepted by the platform (see the log above)")
     return "\n".join(lines)
 
 
@@ -739,7 +885,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--scans", type=int, help="scans in each part (default 2000; 300 with --quick)")
-    parser.add_argument("--window", type=int, default=32, help="unanswered scans on the wire (default 32, the agent's)")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=32,
+        help="unanswered scans on the wire per stream (default 32, the agent's); also the unary calls in flight",
+    )
+    parser.add_argument(
+        "--agents",
+        type=int,
+        default=4,
+        help="agents streaming at once in the last row, each its own process (default 4)",
+    )
     parser.add_argument(
         "--baud",
         type=int,
@@ -757,8 +914,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="table (default) or json")
     args = parser.parse_args(argv)
     args.scans = args.scans if args.scans is not None else (300 if args.quick else 2000)
-    if args.scans <= 0 or args.window <= 0 or args.baud <= 0:
-        parser.error("--scans, --window and --baud must be positive")
+    if args.scans <= 0 or args.window <= 0 or args.baud <= 0 or args.agents <= 0:
+        parser.error("--scans, --window, --baud and --agents must be positive")
     return args
 
 
@@ -775,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
         (Path(tmp) / "cost").mkdir()
         cost = asyncio.run(agent_cost(Path(tmp) / "cost", args.scans, args.baud))
         say(f"agent cost: p50 {cost['total']['p50']:.0f} µs, p99 {cost['total']['p99']:.0f} µs")
-        stream = stream_throughput(Path(tmp) / "stream", args.scans, args.window, args.database)
+        stream = stream_throughput(Path(tmp) / "stream", args.scans, args.window, args.agents, args.database)
     print(report(cost, stream, settings, args.output == "json", time.monotonic() - started))
     return 0 if stream.get("ok") else 1
 
