@@ -41,9 +41,9 @@ from typing import Any
 
 import grpc
 from benchutil import clearpoint_command, cpu_seconds, free_port, say, stop_process, timestamp, wait_serving
-from clearpoint.platform import tokens
+from clearpoint.formats import voucher_codes
+from clearpoint.formats.scan_signatures import ScanFields, sign_scan
 from clearpoint.platform.keystore import MASTER_KEY_ENV
-from clearpoint.scan_signing import ScanFields, sign_scan
 from clearpoint.scanner_agent.drivers.serial import SerialDriver, SerialSettings
 from clearpoint.scanner_agent.enrol import enrol
 from clearpoint.scanner_agent.identity import load_key
@@ -118,15 +118,15 @@ def filesystem_of(path: Path) -> str:
         return "unknown"
 
 
-def voucher_codes(count: int) -> list[str]:
+def throwaway_codes(count: int) -> list[str]:
     """Real-format voucher codes (COSE_Sign1, base45, 178 characters), signed by a throwaway issuer key."""
-    key, kid = Ed25519PrivateKey.generate(), secrets.token_bytes(tokens.KID_BYTES)
+    key, kid = Ed25519PrivateKey.generate(), secrets.token_bytes(voucher_codes.KID_BYTES)
     now = int(time.time())
     return [
-        tokens.encode_code(
-            tokens.VoucherClaims(
-                secrets.token_bytes(tokens.VOUCHER_ID_BYTES),
-                secrets.token_bytes(tokens.CAMPAIGN_ID_BYTES),
+        voucher_codes.encode_code(
+            voucher_codes.VoucherClaims(
+                secrets.token_bytes(voucher_codes.VOUCHER_ID_BYTES),
+                secrets.token_bytes(voucher_codes.CAMPAIGN_ID_BYTES),
                 now - 60,
                 now + 86_400,
             ),
@@ -208,7 +208,7 @@ class CostSample:
 
 async def agent_cost(directory: Path, scans: int, baud: int) -> dict[str, Any]:
     plan = schedule(scans)
-    codes = voucher_codes(len(plan))
+    codes = throwaway_codes(len(plan))
     agent_id = "agt_" + secrets.token_hex(8)
     key = Ed25519PrivateKey.generate()
     journal = await Journal.open(directory / "journal.sqlite3", agent_id, key, max_backlog=10 * len(plan))

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clearpoint.scan_signing import ScanFields, canonical_bytes, sign_scan
+from clearpoint.formats.scan_signatures import ScanFields, canonical_bytes, sign_scan
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

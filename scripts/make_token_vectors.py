@@ -19,7 +19,7 @@ from typing import Any
 
 import base45
 import cbor2
-from clearpoint.platform import tokens
+from clearpoint.formats import voucher_codes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def _hdr(kid: bytes) -> bytes:
     return cbor2.dumps({1: -8, 4: kid}, canonical=True)
 
 
-def _claims_map(claims: tokens.VoucherClaims) -> dict[int, Any]:
+def _claims_map(claims: voucher_codes.VoucherClaims) -> dict[int, Any]:
     return {4: claims.expires, 5: claims.not_before, 7: claims.voucher_id, -65537: claims.campaign_id}
 
 
@@ -56,7 +56,7 @@ def _sign(kid: str, protected: Any, payload: bytes) -> bytes:
 
 
 def _text(cose: bytes) -> str:
-    return tokens.PREFIX + base45.b45encode(cose).decode("ascii")
+    return voucher_codes.PREFIX + base45.b45encode(cose).decode("ascii")
 
 
 VALID_CASES = (
@@ -64,44 +64,50 @@ VALID_CASES = (
         "typical",
         "A voucher valid for calendar year 2026, signed with the first key.",
         "c1a00001",
-        tokens.VoucherClaims(bytes.fromhex("0123456789abcdef"), bytes.fromhex("c0ffee000001"), JAN_2026, JAN_2027),
+        voucher_codes.VoucherClaims(
+            bytes.fromhex("0123456789abcdef"), bytes.fromhex("c0ffee000001"), JAN_2026, JAN_2027
+        ),
     ),
     (
         "second_key",
         "Another voucher of another campaign, signed with the second key.",
         "c1a00002",
-        tokens.VoucherClaims(bytes.fromhex("fedcba9876543210"), bytes.fromhex("c0ffee000002"), 1780000000, 1790000000),
+        voucher_codes.VoucherClaims(
+            bytes.fromhex("fedcba9876543210"), bytes.fromhex("c0ffee000002"), 1780000000, 1790000000
+        ),
     ),
     (
         "third_key_one_day",
         "A voucher valid for one day (2026-06-01), signed with the third key.",
         "c1a00003",
-        tokens.VoucherClaims(bytes.fromhex("00000000000000ff"), bytes.fromhex("000000000003"), 1780272000, 1780358400),
+        voucher_codes.VoucherClaims(
+            bytes.fromhex("00000000000000ff"), bytes.fromhex("000000000003"), 1780272000, 1780358400
+        ),
     ),
     (
         "smallest_times",
         "not_before and expires 0: one-byte integers, so the code is 8 bytes and 12 characters shorter.",
         "c1a00002",
-        tokens.VoucherClaims(b"\0" * 8, b"\0" * 6, 0, 0),
+        voucher_codes.VoucherClaims(b"\0" * 8, b"\0" * 6, 0, 0),
     ),
     (
         "largest_times",
         "not_before and expires 2**63-1, the largest accepted: nine-byte integers, so the code is 8 bytes "
         "and 12 characters longer.",
         "c1a00003",
-        tokens.VoucherClaims(b"\xff" * 8, b"\xff" * 6, 2**63 - 1, 2**63 - 1),
+        voucher_codes.VoucherClaims(b"\xff" * 8, b"\xff" * 6, 2**63 - 1, 2**63 - 1),
     ),
 )
 
 
-def _valid_vector(name: str, description: str, kid: str, claims: tokens.VoucherClaims) -> dict[str, Any]:
+def _valid_vector(name: str, description: str, kid: str, claims: voucher_codes.VoucherClaims) -> dict[str, Any]:
     protected = _hdr(bytes.fromhex(kid))
     payload = cbor2.dumps(_claims_map(claims), canonical=True)
     sig_structure = cbor2.dumps(["Signature1", protected, b"", payload])
     signature = _key(kid).sign(sig_structure)
     cose = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature]))
     code = _text(cose)
-    if tokens.encode_code(claims, bytes.fromhex(kid), _key(kid)) != code:
+    if voucher_codes.encode_code(claims, bytes.fromhex(kid), _key(kid)) != code:
         raise SystemExit(f"{name}: the codec disagrees with the vector built here")
     return {
         "name": name,
@@ -149,7 +155,7 @@ def _invalid_vectors(base: dict[str, Any]) -> list[dict[str, Any]]:
     """
     kid1, kid2 = bytes.fromhex("c1a00001"), bytes.fromhex("c1a00002")
     code: str = base["code"]
-    n = len(tokens.PREFIX)
+    n = len(voucher_codes.PREFIX)
     body = code[n:]
     cose = bytes.fromhex(base["cose_hex"])
     prot = bytes.fromhex(base["protected_hex"])
@@ -183,7 +189,7 @@ def _invalid_vectors(base: dict[str, Any]) -> list[dict[str, Any]]:
     add(
         "too_long",
         TOO_LONG,
-        tokens.PREFIX + "0" * (tokens.MAX_CODE_CHARS + 1 - n),
+        voucher_codes.PREFIX + "0" * (voucher_codes.MAX_CODE_CHARS + 1 - n),
         "513 characters, one more than MAX_CODE_CHARS; refused before decoding.",
     )
     add("prefix_version_2", VERSION, "CP2:" + body, "Version 2 prefix on an otherwise valid code.")
@@ -218,7 +224,7 @@ def _invalid_vectors(base: dict[str, Any]) -> list[dict[str, Any]]:
         code[:-3] + "GGW",
         "Last three characters 'GGW' = 16 + 16*45 + 32*45^2 = 65536, more than two bytes hold.",
     )
-    add("prefix_only", MALFORMED, tokens.PREFIX, "The prefix and nothing else.")
+    add("prefix_only", MALFORMED, voucher_codes.PREFIX, "The prefix and nothing else.")
     add("truncated_one_char", MALFORMED, code[:-1], "Last character cut off.")
     add("truncated_one_group", MALFORMED, code[:-3], "Last three characters (two bytes) cut off.")
     add("truncated_half", MALFORMED, code[: len(code) // 2], "Only the first half of a valid code.")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from clearpoint.scan_signing import ScanFields, enrol_proof_message, sign_scan
+from clearpoint.formats.scan_signatures import ScanFields, enrol_proof_message, sign_scan
 from clearpoint.scanner_agent.agent import Agent
 from clearpoint.scanner_agent.config import AgentConfig
 from clearpoint.scanner_agent.config import load as load_config

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import base45
 import cbor2
-from clearpoint.platform import ids, tokens
+from clearpoint.formats import voucher_codes
+from clearpoint.platform import ids
 from clearpoint.v1 import campaigns_pb2, issuer_keys_pb2, redemption_pb2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -17,11 +18,11 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
 
 def _body(code: str) -> bytes:
-    return base45.b45decode(code[len(tokens.PREFIX) :])
+    return base45.b45decode(code[len(voucher_codes.PREFIX) :])
 
 
 def _code(raw: bytes) -> str:
-    return tokens.PREFIX + base45.b45encode(raw).decode()
+    return voucher_codes.PREFIX + base45.b45encode(raw).decode()
 
 
 def _flip(code: str, where: str) -> str:
@@ -37,8 +38,8 @@ def _flip(code: str, where: str) -> str:
     return _code(cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, payload, signature]), canonical=True))
 
 
-def _forge(kid: bytes, claims: tokens.VoucherClaims) -> str:
-    return tokens.encode_code(claims, kid, Ed25519PrivateKey.generate())
+def _forge(kid: bytes, claims: voucher_codes.VoucherClaims) -> str:
+    return voucher_codes.encode_code(claims, kid, Ed25519PrivateKey.generate())
 
 
 async def test_forged_and_damaged_codes_refused(platform: RunningPlatform, partner: Client) -> None:
@@ -47,20 +48,20 @@ async def test_forged_and_damaged_codes_refused(platform: RunningPlatform, partn
     other = await partner.campaign(now, name="Other")
     (voucher,) = await partner.issue(campaign.campaign_id, 1)
     good = voucher.code
-    parsed = tokens.parse_code(good)
+    parsed = voucher_codes.parse_code(good)
 
     cases: dict[str, tuple[str, dict[str, str]]] = {}
-    for i in (len(tokens.PREFIX), len(good) // 2, len(good) - 1):  # a character changed, in each region
+    for i in (len(voucher_codes.PREFIX), len(good) // 2, len(good) - 1):  # a character changed, in each region
         replacement = "A" if good[i] != "A" else "B"
         cases[f"char {i} changed"] = (good[:i] + replacement + good[i + 1 :], {})
     cases["truncated"] = (good[:-3], {})
-    cases["truncated to prefix"] = (tokens.PREFIX, {})
+    cases["truncated to prefix"] = (voucher_codes.PREFIX, {})
     cases["extended"] = (good + "00", {})
     cases["signature byte flipped"] = (_flip(good, "signature"), {})
     cases["payload byte flipped"] = (_flip(good, "payload"), {})
     cases["unknown key"] = (_forge(b"\x00\x00\x00\x01", parsed.claims), {})
     cases["known kid, wrong key"] = (_forge(parsed.kid, parsed.claims), {})
-    cases["another version prefix"] = ("CP2:" + good[len(tokens.PREFIX) :], {})
+    cases["another version prefix"] = ("CP2:" + good[len(voucher_codes.PREFIX) :], {})
     cases["lowercase"] = (good[:10] + good[10:].lower(), {})
     cases["outside alphabet"] = (good[:20] + "#" + good[21:], {})
     cases["empty"] = ("", {})
@@ -126,7 +127,7 @@ async def test_retired_key_refuses_its_codes_rotated_key_keeps_them(platform: Ru
     assert rotated.active_key.key_id != old_kid
     assert rotated.previous_key.state == issuer_keys_pb2.ISSUER_KEY_STATE_ROTATED
     (new,) = await partner.issue(campaign.campaign_id, 1)
-    assert tokens.parse_code(new.code).kid.hex() == rotated.active_key.key_id
+    assert voucher_codes.parse_code(new.code).kid.hex() == rotated.active_key.key_id
     # Codes of the rotated key still verify and redeem.
     await partner.redeem(old.code)
 

@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from clearpoint.scan_signing import ScanFieldError, ScanFields, canonical_bytes, scan_signature_valid, sign_scan
+from clearpoint.formats.scan_signatures import (
+    ScanFieldError,
+    ScanFields,
+    canonical_bytes,
+    scan_signature_valid,
+    sign_scan,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st

@@ -12,8 +12,8 @@ from typing import Any
 import base45
 import cbor2
 import pytest
-from clearpoint.platform import tokens
-from clearpoint.platform.tokens import (
+from clearpoint.formats import voucher_codes
+from clearpoint.formats.voucher_codes import (
     BASE45_ALPHABET,
     CAMPAIGN_ID_BYTES,
     KID_BYTES,
@@ -371,7 +371,7 @@ def test_the_refused_tags_are_all_the_tags_cbor2_decodes() -> None:
             continue
         if not (isinstance(decoded, cbor2.CBORTag) and decoded.tag == tag):
             meaningful.add(tag)
-    assert meaningful == set(tokens._CBOR2_SEMANTIC_TAGS)
+    assert meaningful == set(voucher_codes._CBOR2_SEMANTIC_TAGS)
 
 
 @settings(max_examples=1000, deadline=None)

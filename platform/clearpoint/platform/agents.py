@@ -12,11 +12,11 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from clearpoint.formats.scan_signatures import enrol_proof_message, scan_signature_valid
 from clearpoint.platform import campaigns as campaign_rules
 from clearpoint.platform import ids
 from clearpoint.platform.errors import Refusal, field_invalid
 from clearpoint.platform.schema import agents, enrolment_tokens, partners
-from clearpoint.scan_signing import enrol_proof_message, scan_signature_valid
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from clearpoint.platform import ids, tokens
+from clearpoint.formats import voucher_codes as tokens
+from clearpoint.platform import ids
 from clearpoint.platform.auth import Principal
 from clearpoint.platform.errors import Refusal, field_invalid
 from clearpoint.platform.keystore import Signer

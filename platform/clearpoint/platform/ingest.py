@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from clearpoint.formats.scan_signatures import ScanFieldError, ScanFields, canonical_bytes, scan_signature_valid
 from clearpoint.platform import ids
 from clearpoint.platform.agents import REVOKED
 from clearpoint.platform.auth import Principal
@@ -24,7 +25,6 @@ from clearpoint.platform.errors import Refusal
 from clearpoint.platform.records import Claim
 from clearpoint.platform.redemption import Redeemer
 from clearpoint.platform.schema import agent_scans, agents, scan_rejections
-from clearpoint.scan_signing import ScanFieldError, ScanFields, canonical_bytes, scan_signature_valid
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import and_, bindparam, insert, select
 

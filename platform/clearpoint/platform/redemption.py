@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from clearpoint.formats import voucher_codes as tokens
 from clearpoint.platform import campaigns as campaign_rules
-from clearpoint.platform import ids, tokens
+from clearpoint.platform import ids
 from clearpoint.platform.auth import Principal
 from clearpoint.platform.clock import Clock
 from clearpoint.platform.db import Database

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from clearpoint.formats.scan_signatures import ScanFields
 from clearpoint.platform.agents import Agent
 from clearpoint.platform.clock import to_duration, to_timestamp
 from clearpoint.platform.ingest import ScanAnswer
 from clearpoint.platform.keystore import IssuerKeyInfo
 from clearpoint.platform.records import Campaign, Claim, Progress, Redemption, Voucher
-from clearpoint.scan_signing import ScanFields
 from clearpoint.v1 import agents_pb2, campaigns_pb2, errors_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
 
 KEY_STATES = {

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from clearpoint.scan_signing import ScanFieldError
+from clearpoint.formats.scan_signatures import ScanFieldError
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.identity import Identity
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournaledScan

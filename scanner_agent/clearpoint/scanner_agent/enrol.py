@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import grpc
-from clearpoint.scan_signing import enrol_proof_message
+from clearpoint.formats.scan_signatures import enrol_proof_message
 from clearpoint.scanner_agent import identity as ident
 from clearpoint.scanner_agent.uplink import UplinkSettings, make_channel
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc

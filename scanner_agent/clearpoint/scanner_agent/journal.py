@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clearpoint.scan_signing import ScanFields, sign_scan
+from clearpoint.formats.scan_signatures import ScanFields, sign_scan
 from clearpoint.scanner_agent.reads import Read
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
