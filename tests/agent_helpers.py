@@ -17,7 +17,7 @@ from clearpoint.scanner_agent.config import load as load_config
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.enrol import enrol
 from clearpoint.scanner_agent.identity import load_identity, load_key
-from clearpoint.scanner_agent.journal import Claim, Journal, read_claims
+from clearpoint.scanner_agent.journal import ClaimBookEntry, Journal, read_claims
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, partners_pb2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -168,10 +168,10 @@ class RunningAgent:
             await asyncio.sleep(0.02)
         raise AssertionError("the agent did not get ready")
 
-    def claims(self) -> list[Claim]:
+    def claims(self) -> list[ClaimBookEntry]:
         return read_claims(self.config.journal_path)
 
-    async def wait_answered(self, count: int, within: float = 30.0) -> list[Claim]:
+    async def wait_answered(self, count: int, within: float = 30.0) -> list[ClaimBookEntry]:
         """Wait until the claim book holds `count` answered scans."""
         deadline = time.monotonic() + within
         while True:

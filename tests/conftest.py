@@ -10,10 +10,11 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from clearpoint.platform import auth
 from clearpoint.platform.app import Platform
-from clearpoint.platform.clock import ManualClock
-from clearpoint.platform.keystore import MasterKey
+from clearpoint.platform.core.clock import ManualClock
+from clearpoint.platform.core.principals import Role
+from clearpoint.platform.keys.master_key import MasterKey
+from clearpoint.platform.partners import accounts
 from sqlalchemy.engine import make_url
 
 from tests.helpers import Client, RunningPlatform
@@ -95,16 +96,14 @@ MASTER_KEY = MasterKey(MASTER_KEY_RAW)
 
 
 async def start_platform(database_url: str, clock: ManualClock | None = None) -> RunningPlatform:
-    from clearpoint.platform import server
+    from clearpoint.platform.api import server
 
     clock = clock or ManualClock()
     platform = await Platform.open(database_url, master_key=MASTER_KEY, clock=clock)
     platform.watch_poll_seconds = 0.2
     running = await server.start(platform, "127.0.0.1:0")
     async with platform.db.write() as conn:
-        _, operator_key = await auth.create_partner(
-            conn, f"operator-{secrets.token_hex(4)}", auth.ROLE_OPERATOR, clock()
-        )
+        _, operator_key = await accounts.create(conn, f"operator-{secrets.token_hex(4)}", Role.OPERATOR, clock())
     return RunningPlatform(running, clock, f"127.0.0.1:{running.port}", operator_key)
 
 

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
-from clearpoint.platform.clock import ManualClock
-from clearpoint.platform.errors import Refusal
-from clearpoint.platform.server import PlatformServer
-from clearpoint.v1 import (
-    campaigns_pb2,
-    campaigns_pb2_grpc,
-    issuer_keys_pb2,
-    issuer_keys_pb2_grpc,
-    partners_pb2,
-    partners_pb2_grpc,
-    redemption_pb2,
-    redemption_pb2_grpc,
-)
+from clearpoint.platform.api.reasons import from_status
+from clearpoint.platform.api.registry import SERVICES
+from clearpoint.platform.api.server import PlatformServer
+from clearpoint.platform.core.clock import ManualClock
+from clearpoint.platform.core.errors import Refusal
+from clearpoint.platform.edge import Service
+from clearpoint.v1 import campaigns_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_status import rpc_status
 
@@ -33,7 +28,7 @@ def refusal_of(exc: grpc.aio.AioRpcError) -> Refusal:
     """The clearpoint ErrorInfo inside a failed call (fails the test if there is none)."""
     status = rpc_status.from_call(exc)
     assert status is not None, f"no rich status in {exc!r}"
-    return Refusal.from_status(status)
+    return from_status(status)
 
 
 def ts(us: int) -> timestamp_pb2.Timestamp:
@@ -44,18 +39,23 @@ def ts(us: int) -> timestamp_pb2.Timestamp:
 
 @dataclass
 class Client:
+    """A caller with one API key, and a stub for every registered service (by its client_name)."""
+
     target: str
     api_key: str
+    services: tuple[Service, ...] = SERVICES
     channel: grpc.aio.Channel = field(init=False)
 
     def __post_init__(self) -> None:
         self.channel = grpc.aio.insecure_channel(self.target)
-        md = (("x-api-key", self.api_key),)
-        self.metadata = md
-        self.keys = issuer_keys_pb2_grpc.IssuerKeyServiceStub(self.channel)
-        self.partners = partners_pb2_grpc.PartnerServiceStub(self.channel)
-        self.campaigns = campaigns_pb2_grpc.CampaignServiceStub(self.channel)
-        self.redemption = redemption_pb2_grpc.RedemptionServiceStub(self.channel)
+        self.metadata = (("x-api-key", self.api_key),)
+        self.stubs: dict[str, Any] = {s.client_name: s.stub(self.channel) for s in self.services}
+
+    def __getattr__(self, name: str) -> Any:
+        stubs = self.__dict__.get("stubs", {})
+        if name in stubs:
+            return stubs[name]
+        raise AttributeError(name)
 
     async def close(self) -> None:
         await self.channel.close()

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from clearpoint.platform import auth, server
+from clearpoint.platform.api import server
 from clearpoint.platform.app import Platform
-from clearpoint.platform.clock import system_clock
-from clearpoint.platform.keystore import MasterKey
+from clearpoint.platform.core.clock import system_clock
+from clearpoint.platform.core.principals import Role
+from clearpoint.platform.keys.master_key import MasterKey
+from clearpoint.platform.partners import accounts
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.agent_helpers import enrolment_token
@@ -49,9 +51,7 @@ async def seed(database_url: str, vouchers: int) -> Seeded:
     platform = await Platform.open(database_url, master_key=MasterKey(raw), clock=system_clock)
     running = await server.start(platform, "127.0.0.1:0")
     async with platform.db.write() as conn:
-        _, operator_key = await auth.create_partner(
-            conn, f"ops-{secrets.token_hex(4)}", auth.ROLE_OPERATOR, system_clock()
-        )
+        _, operator_key = await accounts.create(conn, f"ops-{secrets.token_hex(4)}", Role.OPERATOR, system_clock())
     handle = RunningPlatform(running, None, f"127.0.0.1:{running.port}", operator_key)  # type: ignore[arg-type]
     try:
         await handle.operator().create_key_if_none()

@@ -9,7 +9,8 @@ from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
-from clearpoint.platform.schema import agent_scans, redemptions
+from clearpoint.platform.agents.tables import agent_scans
+from clearpoint.platform.redemption.tables import redemptions
 from clearpoint.scanner_agent.virtual_scanner import VirtualScanner, uart_misread
 from sqlalchemy import func, select
 

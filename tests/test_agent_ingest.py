@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from clearpoint.platform.schema import agent_scans, scan_rejections
+from clearpoint.platform.agents.tables import agent_scans, scan_rejections
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, campaigns_pb2, errors_pb2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select

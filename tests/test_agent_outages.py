@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from clearpoint.platform.db import Database
-from clearpoint.platform.schema import agent_scans, campaigns, redemptions
-from clearpoint.scanner_agent.journal import Claim, read_claims
+from clearpoint.platform.agents.tables import agent_scans
+from clearpoint.platform.campaigns.tables import campaigns
+from clearpoint.platform.core.database import Database
+from clearpoint.platform.redemption.tables import redemptions
+from clearpoint.scanner_agent.journal import ClaimBookEntry, read_claims
 from clearpoint.scanner_agent.virtual_scanner import VirtualScanner
 from sqlalchemy import func, select
 
@@ -41,7 +43,7 @@ async def _start_agent(config: Path, token: str) -> Proc:
     return agent
 
 
-async def _answered(journal: Path, count: int, within: float) -> list[Claim]:
+async def _answered(journal: Path, count: int, within: float) -> list[ClaimBookEntry]:
     deadline = time.monotonic() + within
     while True:
         claims = [c for c in read_claims(journal) if c.answered_us is not None]
@@ -67,7 +69,7 @@ async def _platform_counts(database_url: str, campaign_id: str) -> dict[str, int
         await db.dispose()
 
 
-def _check_once(claims: list[Claim], codes: list[str], counts: dict[str, int]) -> None:
+def _check_once(claims: list[ClaimBookEntry], codes: list[str], counts: dict[str, int]) -> None:
     assert [c.sequence for c in claims] == list(range(1, len(codes) + 1))
     assert [c.data.decode() for c in claims] == codes, "lost or reordered"
     assert {c.outcome for c in claims} == {"accepted"}, {(c.outcome, c.reason) for c in claims}

@@ -21,6 +21,7 @@ from clearpoint.scanner_agent.backoff import Backoff
 from clearpoint.scanner_agent.config import ConfigError, load
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournalError, read_claims
+from clearpoint.scanner_agent.outcomes import Outcome
 from clearpoint.scanner_agent.reads import Read
 from clearpoint.scanner_agent.uplink import Uplink, UplinkSettings
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc
@@ -151,8 +152,8 @@ async def test_journal_numbers_signs_and_keeps_scans_across_restarts(tmp_path: P
     journal = await Journal.open(path, AGENT, key)
     first = [await journal.append(_read(i)) for i in range(3)]
     assert [s.sequence for s in first] == [1, 2, 3] and journal.backlog == 3
-    assert await journal.record_answer(Answer(2, "accepted", "", "prize: cola", prize="cola"))
-    assert not await journal.record_answer(Answer(2, "accepted", "", "again"))  # a replayed answer
+    assert await journal.record_answer(Answer(2, Outcome.ACCEPTED, "", "prize: cola", prize="cola"))
+    assert not await journal.record_answer(Answer(2, Outcome.ACCEPTED, "", "again"))  # a replayed answer
     await journal.close()
     journal = await Journal.open(path, AGENT, key)  # a restart
     assert journal.backlog == 2
@@ -305,8 +306,9 @@ async def _three_claims(tmp_path: Path) -> None:
     await journal.append(Read("till-1", b"CP1:ABC", "]Q1", 1_795_440_000_000_000, 0))
     await journal.append(Read("till-1", b"0104012345678901\x1d10AB", "]C1", 1_795_440_001_000_000, 0))
     await journal.append(Read("till-2", b"4006381333931", "]E0", 1_795_440_002_000_000, 0))
-    await journal.record_answer(Answer(1, "accepted", "", "prize", "cmp_1", "Summer", "cola", "vch_1", "rdm_1", 0))
-    await journal.record_answer(Answer(3, "not_a_voucher", "NOT_A_VOUCHER", "not a voucher code"))
+    accepted = Answer(1, Outcome.ACCEPTED, "", "prize", "cmp_1", "Summer", "cola", "vch_1", "rdm_1", 0)
+    await journal.record_answer(accepted)
+    await journal.record_answer(Answer(3, Outcome.NOT_A_VOUCHER, "NOT_A_VOUCHER", "not a voucher code"))
     await journal.close()
 
 

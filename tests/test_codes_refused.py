@@ -8,7 +8,7 @@ from __future__ import annotations
 import base45
 import cbor2
 from clearpoint.formats import voucher_codes
-from clearpoint.platform import ids
+from clearpoint.platform.core import ids
 from clearpoint.v1 import campaigns_pb2, issuer_keys_pb2, redemption_pb2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 

@@ -92,7 +92,7 @@ def test_every_rpc_and_field_commented() -> None:
 
 
 def test_no_bare_platform_module() -> None:
-    code = "import platform, clearpoint.platform.server; print(platform.__file__); platform.system()"
+    code = "import platform, clearpoint.platform.api.server; print(platform.__file__); platform.system()"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert result.returncode == 0, result.stderr
     assert "clearpoint" not in result.stdout

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from clearpoint.scanner_agent import discovery
+from clearpoint.scanner_agent.config import load
 from clearpoint.scanner_agent.discovery import (
     Candidate,
     decode_bitmap,
@@ -270,7 +271,7 @@ def test_keyboard_mode_scanner_vs_store_keyboard_and_mouse(tree: Tree) -> None:
     tree.store_keyboard()
     tree.mouse()
     tree.power_button()
-    evdev = by_node([c for c in discover(tree.root) if c.kind == "evdev"])
+    evdev = by_node([c for c in discover(tree.root) if c.kind == "keyboard"])
     assert set(evdev) == {"/dev/input/event5", "/dev/input/event3"}  # no media keys, mouse or power button
 
     scanner = evdev["/dev/input/event5"]
@@ -405,6 +406,21 @@ def test_table_and_json(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rows[0]["kind"] == "serial" and rows[0]["vendor_id"] == 0x0C2E and rows[0]["vendor_product"] == "0c2e:0b6a"
     assert rows[0]["likely_scanner"] is True and isinstance(rows[0]["aliases"], list)
+
+
+def test_listed_kinds_and_paths_paste_into_the_config(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    tree.honeywell_serial()
+    tree.honeywell_keyboard_mode()
+    tree.newland_pos()
+    assert run_scanners_command(json_output=True, watch=False, root=tree.root) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["kind"] for row in rows] == ["keyboard", "hidraw", "hidraw", "serial"]
+    config = tree.root / "agent.toml"
+    config.write_text(
+        '[agent]\nplatform = "127.0.0.1:1"\n'
+        + "".join(f'[[scanner]]\nid = "s{n}"\ntype = "{r["kind"]}"\npath = "{r["path"]}"\n' for n, r in enumerate(rows))
+    )
+    assert [(s.kind, s.options["path"]) for s in load(config).scanners] == [(r["kind"], r["path"]) for r in rows]
 
 
 def test_nothing_found_advises_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

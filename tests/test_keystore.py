@@ -7,7 +7,7 @@ import logging
 
 import grpc
 import pytest
-from clearpoint.platform.schema import issuer_keys
+from clearpoint.platform.keys.tables import issuer_keys
 from clearpoint.v1 import issuer_keys_pb2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat

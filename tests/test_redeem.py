@@ -89,7 +89,7 @@ async def test_rollback_within_and_outside_window(platform: RunningPlatform, par
 
 
 async def test_issue_replay_gives_same_codes_without_keeping_them(platform: RunningPlatform, partner: Client) -> None:
-    from clearpoint.platform.schema import idempotency
+    from clearpoint.platform.core.tables import first_answers as idempotency
     from clearpoint.v1 import campaigns_pb2
     from sqlalchemy import select
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from clearpoint.platform import auth, server
+from clearpoint.platform.api import server
 from clearpoint.platform.app import Platform
+from clearpoint.platform.core.principals import Role
+from clearpoint.platform.partners import accounts
 from clearpoint.v1 import partners_pb2, partners_pb2_grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,7 +54,7 @@ async def test_tls_only(tmp_path: Path) -> None:
     platform = await Platform.open(f"sqlite:///{tmp_path / 'db.sqlite3'}", master_key=MASTER_KEY)
     running = await server.start(platform, "127.0.0.1:0", server.tls_credentials(str(cert), str(key)))
     async with platform.db.write() as conn:
-        _, api_key = await auth.create_partner(conn, f"op-{secrets.token_hex(3)}", auth.ROLE_OPERATOR, platform.clock())
+        _, api_key = await accounts.create(conn, f"op-{secrets.token_hex(3)}", Role.OPERATOR, platform.clock())
     target = f"localhost:{running.port}"
     try:
         creds = grpc.ssl_channel_credentials(root_certificates=pem)

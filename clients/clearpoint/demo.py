@@ -53,10 +53,12 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _walkthrough(url: str) -> int:
     import grpc
-    from clearpoint.platform import auth, server
+    from clearpoint.platform.api import server
+    from clearpoint.platform.api.reasons import from_status
     from clearpoint.platform.app import Platform
-    from clearpoint.platform.errors import Refusal
-    from clearpoint.platform.keystore import MasterKey
+    from clearpoint.platform.core.principals import Role
+    from clearpoint.platform.keys.master_key import MasterKey
+    from clearpoint.platform.partners import accounts
     from clearpoint.v1 import (
         campaigns_pb2,
         campaigns_pb2_grpc,
@@ -84,7 +86,7 @@ async def _walkthrough(url: str) -> int:
     target = f"127.0.0.1:{running.port}"
     _say(f"1. The platform is serving gRPC on {target}, database {url.split('///')[-1]} (SQLite, WAL).")
     async with platform.db.write() as conn:
-        _, op_key = await auth.create_partner(conn, "demo-operator", auth.ROLE_OPERATOR, platform.clock())
+        _, op_key = await accounts.create(conn, "demo-operator", Role.OPERATOR, platform.clock())
     channel = grpc.aio.insecure_channel(target)
     op = (("x-api-key", op_key),)
     try:
@@ -156,7 +158,7 @@ async def _walkthrough(url: str) -> int:
                 await redemption.Redeem(request, metadata=md)
             except grpc.aio.AioRpcError as exc:
                 status = rpc_status.from_call(exc)
-                why = Refusal.from_status(status) if status else None
+                why = from_status(status) if status else None
                 _say(f"{label} refused: {exc.code().name} {why.reason if why else ''}: {exc.details().rstrip('.')}.")
                 return
             _say(f"{label} was NOT refused: something is wrong")

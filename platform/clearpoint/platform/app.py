@@ -1,4 +1,4 @@
-"""The platform's parts wired together once, shared by the servicers."""
+"""The platform's parts wired together once, shared by the servicers of every room."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clearpoint.platform import migrate
-from clearpoint.platform.auth import Authenticator
-from clearpoint.platform.clock import Clock, system_clock
-from clearpoint.platform.db import Database
-from clearpoint.platform.ingest import ScanIngest
-from clearpoint.platform.keystore import KeyStore, MasterKey
-from clearpoint.platform.paging import PageTokens
-from clearpoint.platform.progress import ProgressHub
-from clearpoint.platform.redemption import Redeemer
+from clearpoint.platform.agents.ingest import SCAN_LOG, ScanIngest
+from clearpoint.platform.campaigns.progress import ProgressHub
+from clearpoint.platform.core.clock import Clock, system_clock
+from clearpoint.platform.core.database import Database
+from clearpoint.platform.core.paging import PageTokens
+from clearpoint.platform.keys.keystore import KeyStore
+from clearpoint.platform.keys.master_key import MasterKey
+from clearpoint.platform.partners.authentication import Authenticator
+from clearpoint.platform.redemption.redeemer import Redeemer
 
 
 @dataclass
@@ -49,7 +50,8 @@ class Platform:
         async with db.read() as conn:
             await keys.load_public_keys(conn)
         page_secret = hmac.new(master.derive(b"page-tokens"), b"", hashlib.sha256).digest()
-        redeemer = Redeemer(db, keys, clock, hub)
+        # Scans are redeemed by the same redeemer, with their row in the scan log written alongside.
+        redeemer = Redeemer(db, keys, clock, hub, attachment=SCAN_LOG)
         return cls(
             db, clock, keys, Authenticator(), hub, redeemer, PageTokens(page_secret), ScanIngest(db, redeemer, clock)
         )

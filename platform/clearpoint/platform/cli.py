@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from clearpoint.cliutil import add_subcommands, env_option, setup_logging
-from clearpoint.platform.db import DEFAULT_DATABASE_URL
 
+DEFAULT_DATABASE_URL = "sqlite:///clearpoint-data/clearpoint.sqlite3"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MASTER_KEY_FILE = "clearpoint-data/master.key"
 
@@ -125,7 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _supervise(args)
 
     async def main() -> None:
-        from clearpoint.platform import server
+        from clearpoint.platform.api import server
 
         tls = server.tls_credentials(args.tls_cert, args.tls_key) if args.tls_cert else None
         platform = await _open(args, migrate=not args.skip_migrations)
@@ -198,19 +198,25 @@ def _create_operator(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
 
     async def main() -> str:
-        from clearpoint.platform import auth
+        from clearpoint.platform.core.principals import Role
+        from clearpoint.platform.partners import accounts
 
         platform = await _open(args)
         try:
             async with platform.db.write() as conn:
-                _, key = await auth.create_partner(conn, args.name, auth.ROLE_OPERATOR, platform.clock())
+                _, key = await accounts.create(conn, args.name, Role.OPERATOR, platform.clock())
         finally:
             await platform.close()
         return key
 
+    from clearpoint.platform.core.errors import Refusal
+
     try:
         key = asyncio.run(main())
-    except Exception as exc:  # an existing name is the usual cause
+    except Refusal as exc:  # an existing name, or a name that cannot be one
+        print(f"error: could not create operator {args.name!r}: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:
         print(f"error: could not create operator {args.name!r}: {exc.__class__.__name__}", file=sys.stderr)
         return 1
     print(key)
@@ -222,17 +228,17 @@ def _create_enrolment_token(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
 
     async def main() -> str:
-        from clearpoint.platform import agents
+        from clearpoint.platform.agents import enrolment
 
         platform = await _open(args)
         try:
             async with platform.db.write() as conn:
-                made = await agents.create_token(conn, args.partner, args.store, args.ttl_seconds, platform.clock())
+                made = await enrolment.create_token(conn, args.partner, args.store, args.ttl_seconds, platform.clock())
         finally:
             await platform.close()
         return made.token
 
-    from clearpoint.platform.errors import Refusal
+    from clearpoint.platform.core.errors import Refusal
 
     try:
         token = asyncio.run(main())

@@ -16,6 +16,7 @@ from clearpoint.formats.scan_signatures import ScanFieldError
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.identity import Identity
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournaledScan
+from clearpoint.scanner_agent.outcomes import Outcome
 from clearpoint.scanner_agent.reads import Driver, Read
 from clearpoint.scanner_agent.uplink import Uplink, UplinkSettings
 
@@ -125,4 +126,4 @@ class Agent:
         self.console.answered(scanner_id, answer, scan.data if scan else None)
         driver = self.drivers.get(scanner_id)
         if driver is not None:
-            await driver.signal(answer.outcome == "accepted")
+            await driver.signal(answer.outcome == Outcome.ACCEPTED)

@@ -13,15 +13,21 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clearpoint.cliutil import add_subcommands, env_option, setup_logging
+from clearpoint.scanner_agent.outcomes import PENDING, Outcome
+
+if TYPE_CHECKING:
+    from clearpoint.scanner_agent.config import AgentConfig
+    from clearpoint.scanner_agent.journal import ClaimBookEntry
 
 log = logging.getLogger("clearpoint.scanner_agent")
 
 CONFIG_HELP = "the agent's TOML configuration file (see docs/agent.md)"
 
 
-def register(groups: argparse._SubParsersAction) -> None:
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = groups.add_parser(
         "agent",
         help="the store agent: scanners in, signed scans to the platform, prize claims back",
@@ -84,7 +90,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     claims.add_argument(
         "--outcome",
-        choices=("accepted", "refused", "not_a_voucher", "rejected", "pending"),
+        choices=(*(outcome.value for outcome in Outcome), PENDING),
         help="only scans with this answer (pending: not answered yet)",
     )
     claims.add_argument("-o", "--output", choices=("table", "csv", "json"), default="table", help="format [table]")
@@ -92,7 +98,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     claims.set_defaults(run=_claims)
 
 
-def _load_config(path: str):  # type: ignore[no-untyped-def]
+def _load_config(path: str) -> AgentConfig | None:
     from clearpoint.scanner_agent.config import ConfigError, load
 
     try:
@@ -142,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1
 
 
-async def _run_agent(config, token: str) -> int:  # type: ignore[no-untyped-def]
+async def _run_agent(config: AgentConfig, token: str) -> int:
     from clearpoint.scanner_agent import identity as ident
     from clearpoint.scanner_agent.agent import Agent
     from clearpoint.scanner_agent.console import Console
@@ -224,7 +230,7 @@ CSV_COLUMNS = (
 )
 
 
-def claim_row(c) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def claim_row(c: ClaimBookEntry) -> dict[str, object]:
     return {
         "sequence": c.sequence,
         "scanned_at": _iso(c.scan_us),
@@ -273,7 +279,7 @@ def _claims(args: argparse.Namespace) -> int:
         else:
             out.write(f"{'SEQ':>6}  {'SCANNED (UTC)':<24} {'SCANNER':<10} {'OUTCOME':<13} {'BARCODE':<24} DETAIL\n")
             for c in claims:
-                detail = c.prize if c.outcome == "accepted" else (c.reason or c.message)
+                detail = c.prize if c.outcome == Outcome.ACCEPTED else (c.reason or c.message)
                 out.write(
                     f"{c.sequence:>6}  {_iso(c.scan_us):<24} {c.scanner_id:<10} {c.outcome:<13} "
                     f"{shown_data(c.data, 24):<24} {detail}\n"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from clearpoint.scanner_agent.reads import Driver
+from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 from clearpoint.scanner_agent.uplink import UplinkSettings
 
 TERMINATORS = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n", "TAB": b"\t"}
@@ -35,7 +36,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class ScannerConfig:
     scanner_id: str
-    kind: str
+    kind: ScannerKind
     options: dict[str, Any]
 
 
@@ -92,8 +93,8 @@ _AGENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "tls_ca_file": str,
 }
 _COMMON = {"id": str, "type": str, "path": str}
-_SCANNER_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "serial": {
+_SCANNER_KEYS: dict[ScannerKind, dict[str, type | tuple[type, ...]]] = {
+    ScannerKind.SERIAL: {
         **_COMMON,
         "baud": int,
         "parity": str,
@@ -109,7 +110,7 @@ _SCANNER_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "bad_read": (str, list),
         "reconnect_seconds": (int, float),
     },
-    "keyboard": {
+    ScannerKind.KEYBOARD: {
         **_COMMON,
         "layout": str,
         "terminator": (str, list),
@@ -118,7 +119,7 @@ _SCANNER_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "max_length": int,
         "idle_timeout_ms": int,
     },
-    "hidraw": {
+    ScannerKind.HIDRAW: {
         **_COMMON,
         "layout": str,
         "terminator": (str, list),
@@ -195,7 +196,7 @@ def load(path: Path) -> AgentConfig:
             raise ConfigError(f"{where}: path is required (see `clearpoint agent scanners`)")
         options = {k: v for k, v in table.items() if k not in ("id", "type")}
         options["path"] = str(base / options["path"])
-        scanner = ScannerConfig(scanner_id, kind, options)
+        scanner = ScannerConfig(scanner_id, ScannerKind(kind), options)
         try:
             build_driver(scanner)
         except (ValueError, KeyError) as exc:
@@ -213,7 +214,7 @@ def build_driver(s: ScannerConfig) -> Driver:
     """The driver for one [[scanner]] table. Constructing one opens nothing, so `load` builds each
     once to check its options (a bad value raises ValueError naming it)."""
     o = s.options
-    if s.kind == "serial":
+    if s.kind == ScannerKind.SERIAL:
         from clearpoint.scanner_agent.drivers.serial import SerialDriver, SerialSettings
 
         terminator = o.get("terminator", "CR")
@@ -241,7 +242,7 @@ def build_driver(s: ScannerConfig) -> Driver:
         "aim_prefix": o.get("aim_prefix", False),
         "idle_timeout": o.get("idle_timeout_ms", 1000) / 1000,
     }
-    if s.kind == "keyboard":
+    if s.kind == ScannerKind.KEYBOARD:
         from clearpoint.scanner_agent.drivers.keyboard_wedge import KeyboardWedgeDriver
 
         return KeyboardWedgeDriver(s.scanner_id, o["path"], grab=o.get("grab", True), **wedge)

@@ -13,12 +13,13 @@ import time
 from typing import TextIO
 
 from clearpoint.scanner_agent.journal import Answer, JournaledScan
+from clearpoint.scanner_agent.outcomes import Outcome
 
 _LABELS = {
-    "accepted": "ACCEPTED",
-    "refused": "REFUSED",
-    "not_a_voucher": "NOT A VOUCHER",
-    "rejected": "REJECTED",
+    Outcome.ACCEPTED: "ACCEPTED",
+    Outcome.REFUSED: "REFUSED",
+    Outcome.NOT_A_VOUCHER: "NOT A VOUCHER",
+    Outcome.REJECTED: "REJECTED",
 }
 
 
@@ -33,9 +34,9 @@ def shown_data(data: bytes, limit: int = 32) -> str:
 
 def answer_line(scan_id: str, sequence: int, answer: Answer, data: bytes | None = None) -> str:
     label = _LABELS.get(answer.outcome, answer.outcome.upper())
-    if answer.outcome == "accepted":
+    if answer.outcome == Outcome.ACCEPTED:
         what = f"hand over: {answer.prize}  ({answer.campaign_name}; voucher {answer.voucher_id})"
-    elif answer.outcome == "not_a_voucher":
+    elif answer.outcome == Outcome.NOT_A_VOUCHER:
         what = f"{shown_data(data)} is not a voucher code" if data else "not a voucher code"
     else:
         what = f"{answer.message} [{answer.reason}]"

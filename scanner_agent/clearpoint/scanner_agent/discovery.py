@@ -12,6 +12,7 @@ root folder, so tests run against a fake tree and nothing here needs privileges,
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -20,11 +21,11 @@ import sys
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 
 log = logging.getLogger(__name__)
-
-Kind = Literal["serial", "evdev", "hidraw"]
 
 # USB vendor ids of barcode scanner makers, as registered in the USB ID repository (usb.ids).
 SCANNER_VENDORS: dict[int, str] = {
@@ -66,7 +67,7 @@ _HID_KEYBOARD = (0x01, 0x06)  # Generic Desktop / Keyboard
 class Candidate:
     """One device that might be a scanner, with the path to configure and why we think what we think."""
 
-    kind: Kind
+    kind: ScannerKind
     # The path to put in the agent's configuration: the udev by-id link when there is one, since
     # /dev/ttyACM0 or /dev/input/event5 can change number across reboots and replugs.
     path: str
@@ -163,8 +164,12 @@ def discover(root: Path = Path("/")) -> list[Candidate]:
     return sorted(found, key=_order)
 
 
-def _order(c: Candidate) -> tuple[bool, str, str]:
-    return (not c.likely_scanner, c.kind, c.path)
+# Within equal likelihood, candidates are listed keyboards first, then hidraw nodes, then serial ports.
+_KIND_ORDER = (ScannerKind.KEYBOARD, ScannerKind.HIDRAW, ScannerKind.SERIAL)
+
+
+def _order(c: Candidate) -> tuple[bool, int, str]:
+    return (not c.likely_scanner, _KIND_ORDER.index(c.kind), c.path)
 
 
 # --- reading the tree ---------------------------------------------------------------------------------------
@@ -290,7 +295,7 @@ def _serial_one(root: Path, name: str, aliases: list[str]) -> Candidate:
         reasons.append("serial port; vendor is not a scanner maker")
     node = f"/dev/{name}"
     return Candidate(
-        kind="serial",
+        kind=ScannerKind.SERIAL,
         path=_preferred(aliases, node),
         node=node,
         name=product or manufacturer or "",
@@ -339,7 +344,7 @@ def _evdev_one(event: Path, aliases: list[str]) -> Candidate | None:
         reasons.append(f"keyboard: has {has} but vendor is not a scanner maker")
     node = f"/dev/input/{event.name}"
     return Candidate(
-        kind="evdev",
+        kind=ScannerKind.KEYBOARD,
         path=_preferred(aliases, node, "-event-kbd"),
         node=node,
         name=name,
@@ -405,7 +410,7 @@ def _hidraw_one(hidraw: Path) -> Candidate | None:
         serial = _read_text(usb / "serial") or None
     node = f"/dev/{hidraw.name}"
     return Candidate(
-        kind="hidraw",
+        kind=ScannerKind.HIDRAW,
         path=node,
         node=node,
         name=name,
@@ -422,10 +427,22 @@ def _hidraw_one(hidraw: Path) -> Candidate | None:
 # --- hotplug ------------------------------------------------------------------------------------------------
 
 
+class _UdevMonitor(Protocol):
+    """The part of `pyudev.Monitor` the wakeup uses; pyudev is optional and has no type hints."""
+
+    def fileno(self) -> int: ...
+
+    def filter_by(self, subsystem: str) -> None: ...
+
+    def start(self) -> None: ...
+
+    def poll(self, timeout: float | None = None) -> object | None: ...
+
+
 class _UdevWakeup:
     """Wakes the rescan as soon as udev announces a tty/input/hidraw change, where pyudev and udev exist."""
 
-    def __init__(self, monitor: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, monitor: _UdevMonitor, loop: asyncio.AbstractEventLoop) -> None:
         self._monitor = monitor
         self._loop = loop
         self._event = asyncio.Event()
@@ -437,11 +454,11 @@ class _UdevWakeup:
         if root != Path("/"):
             return None  # udev describes this machine, not a tree under some other root
         try:
-            import pyudev
+            pyudev = importlib.import_module("pyudev")
         except ImportError:
             return None
         try:
-            monitor = pyudev.Monitor.from_netlink(pyudev.Context())
+            monitor: _UdevMonitor = pyudev.Monitor.from_netlink(pyudev.Context())
             for subsystem in ("tty", "input", "hidraw"):
                 monitor.filter_by(subsystem)
             monitor.start()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from clearpoint.formats.scan_signatures import ScanFields, sign_scan
+from clearpoint.scanner_agent.outcomes import PENDING, ClaimOutcome, Outcome
 from clearpoint.scanner_agent.reads import Read
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -72,7 +73,7 @@ class Answer:
     """The platform's answer to a scan, as the claim book keeps it."""
 
     sequence: int
-    outcome: str  # accepted | refused | not_a_voucher | rejected
+    outcome: Outcome
     reason: str
     message: str
     campaign_id: str = ""
@@ -84,7 +85,7 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
+class ClaimBookEntry:
     """One row of the claim book: the scan and what it got (answer fields empty while pending)."""
 
     sequence: int
@@ -93,7 +94,7 @@ class Claim:
     symbology: str
     data: bytes
     answered_us: int | None
-    outcome: str
+    outcome: ClaimOutcome
     reason: str
     message: str
     campaign_id: str
@@ -271,19 +272,20 @@ class Journal:
         def query() -> int | None:
             assert self._db is not None
             row = self._db.execute("SELECT min(scan_us) FROM scans WHERE answered_us IS NULL").fetchone()
-            return row[0]
+            oldest: int | None = row[0]
+            return oldest
 
         return await self._call(query)
 
 
 _CLAIM_COLUMNS = (
-    "sequence, scanner_id, scan_us, symbology, data, answered_us, coalesce(outcome, 'pending'), coalesce(reason, ''),"
+    "sequence, scanner_id, scan_us, symbology, data, answered_us, outcome, coalesce(reason, ''),"
     " coalesce(message, ''), coalesce(campaign_id, ''), coalesce(campaign_name, ''), coalesce(prize, ''),"
     " coalesce(voucher_id, ''), coalesce(redemption_id, '')"
 )
 
 
-def read_claims(path: Path, since_us: int | None = None, outcome: str | None = None) -> list[Claim]:
+def read_claims(path: Path, since_us: int | None = None, outcome: ClaimOutcome | None = None) -> list[ClaimBookEntry]:
     """The claim book, oldest first, read without disturbing a running agent (WAL readers never block it)."""
     if not path.exists():
         raise JournalError(f"no journal at {path}: has this agent run yet?")
@@ -292,7 +294,7 @@ def read_claims(path: Path, since_us: int | None = None, outcome: str | None = N
     try:
         query = f"SELECT {_CLAIM_COLUMNS} FROM scans WHERE scan_us >= ?"  # noqa: S608 (constant columns)
         params: list[Any] = [since_us or 0]
-        if outcome == "pending":
+        if outcome == PENDING:
             query += " AND answered_us IS NULL"
         elif outcome:
             query += " AND outcome = ?"
@@ -302,4 +304,18 @@ def read_claims(path: Path, since_us: int | None = None, outcome: str | None = N
         raise JournalError(f"{path} cannot be read as a journal: {exc}") from None
     finally:
         db.close()
-    return [Claim(*r) for r in rows]
+    return [_entry(*r) for r in rows]
+
+
+def _entry(
+    sequence: int,
+    scanner_id: str,
+    scan_us: int,
+    symbology: str,
+    data: bytes,
+    answered_us: int | None,
+    outcome: str | None,
+    *answer: str,
+) -> ClaimBookEntry:
+    shown: ClaimOutcome = PENDING if outcome is None else Outcome(outcome)
+    return ClaimBookEntry(sequence, scanner_id, scan_us, symbology, data, answered_us, shown, *answer)

@@ -18,16 +18,17 @@ from dataclasses import dataclass
 import grpc
 from clearpoint.scanner_agent.backoff import Backoff
 from clearpoint.scanner_agent.journal import Answer, Journal, JournaledScan
+from clearpoint.scanner_agent.outcomes import Outcome
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, errors_pb2
 from google.protobuf import timestamp_pb2
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = {
-    agents_pb2.SCAN_OUTCOME_ACCEPTED: "accepted",
-    agents_pb2.SCAN_OUTCOME_REFUSED: "refused",
-    agents_pb2.SCAN_OUTCOME_NOT_A_VOUCHER: "not_a_voucher",
-    agents_pb2.SCAN_OUTCOME_REJECTED: "rejected",
+OUTCOMES: dict[agents_pb2.ScanOutcome, Outcome] = {
+    agents_pb2.SCAN_OUTCOME_ACCEPTED: Outcome.ACCEPTED,
+    agents_pb2.SCAN_OUTCOME_REFUSED: Outcome.REFUSED,
+    agents_pb2.SCAN_OUTCOME_NOT_A_VOUCHER: Outcome.NOT_A_VOUCHER,
+    agents_pb2.SCAN_OUTCOME_REJECTED: Outcome.REJECTED,
 }
 
 
@@ -86,7 +87,7 @@ def from_answer(a: agents_pb2.ScanAnswer) -> Answer:
     reason = errors_pb2.Reason.Name(a.reason) if a.reason in errors_pb2.Reason.values() else f"REASON_{a.reason}"
     return Answer(
         sequence=a.sequence,
-        outcome=OUTCOMES.get(a.outcome, "refused"),
+        outcome=OUTCOMES.get(a.outcome, Outcome.REFUSED),
         reason="" if a.reason == 0 else reason.removeprefix("REASON_"),
         message=a.message,
         campaign_id=a.claim.campaign_id,
@@ -153,7 +154,7 @@ class Uplink:
                 )
                 await asyncio.sleep(delay)
 
-    async def _session(self, stub: agents_pb2_grpc.AgentServiceStub) -> None:
+    async def _session(self, stub: agents_pb2_grpc.AgentServiceAsyncStub) -> None:
         call = stub.StreamScans()
         in_flight: dict[int, tuple[float, JournaledScan]] = {}
         window = self.settings.window
@@ -216,8 +217,8 @@ class Uplink:
                     reader.cancel()
                     (sender if sender in done else recorder).result()  # raises what stopped it
                 response = await reader
-                if response is grpc.aio.EOF:
-                    return
+                if not isinstance(response, agents_pb2.StreamScansResponse):
+                    return  # grpc.aio.EOF: the platform ended the stream
                 if not self.connected:
                     self.connected = True
                     self.backoff.reset()

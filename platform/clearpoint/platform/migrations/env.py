@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import clearpoint.platform.app  # noqa: F401  (every room's tables join the one MetaData)
 from alembic import context
-from clearpoint.platform.schema import metadata
+from clearpoint.platform.core.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")

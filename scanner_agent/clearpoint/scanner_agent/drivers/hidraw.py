@@ -23,7 +23,7 @@ import os
 from collections.abc import AsyncIterator, Iterable
 
 from clearpoint.scanner_agent import keymaps as k
-from clearpoint.scanner_agent.drivers.keyboard_wedge import DeviceLoopDriver
+from clearpoint.scanner_agent.drivers.device_loop import DeviceLoopDriver
 from clearpoint.scanner_agent.wedge import PRESS, RELEASE, WedgeDecoder
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,13 @@ class HidrawDriver(DeviceLoopDriver[int, bytes]):
 
 
 async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
-    ready = loop.create_future()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
     try:
         await ready
     finally:

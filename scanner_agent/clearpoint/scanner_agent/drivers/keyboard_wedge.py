@@ -7,25 +7,19 @@ the store's own keyboard is never opened. `looks_like_scanner()` helps an instal
 apart, and the driver warns when the configured device does not look like a scanner.
 
 A keyboard-wedge scanner cannot be told to beep through evdev, so `signal()` does nothing.
-
-The shared device loop (open with retries, read, idle flush, reopen after unplug) lives here in
-`DeviceLoopDriver` and is reused by the hidraw driver.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import errno
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Protocol
 
 from clearpoint.scanner_agent import keymaps as k
-from clearpoint.scanner_agent.aim import split_aim
 from clearpoint.scanner_agent.discovery import SCANNER_VENDORS
-from clearpoint.scanner_agent.reads import Read, now_stamps
+from clearpoint.scanner_agent.drivers.device_loop import DeviceLoopDriver
 from clearpoint.scanner_agent.wedge import PRESS, WedgeDecoder
 
 log = logging.getLogger(__name__)
@@ -34,7 +28,6 @@ _SCANNER_WORDS = re.compile(
     r"bar ?code|scanner|imager|honeywell|metrologic|hand held products|symbol|zebra|datalogic|newland|zebex|opticon",
     re.IGNORECASE,
 )
-_GONE_ERRNOS = frozenset({errno.ENODEV, errno.ENOENT, errno.EIO, errno.ENXIO, errno.ESHUTDOWN})
 
 
 def looks_like_scanner(name: str, vendor: int | None = None, product: int | None = None, path: str = "") -> bool:
@@ -52,199 +45,17 @@ def looks_like_scanner(name: str, vendor: int | None = None, product: int | None
     return _SCANNER_WORDS.search(text) is not None
 
 
-class ScanDecoder(Protocol):
-    """What the device loop needs from a decoder (WedgeDecoder, BootReportDecoder)."""
+class InputEventLike(Protocol):
+    """The part of `evdev.InputEvent` the driver reads."""
 
     @property
-    def pending(self) -> bool: ...
+    def type(self) -> int: ...
 
-    def flush_stale(self) -> bytes: ...
+    @property
+    def code(self) -> int: ...
 
-    def reset(self) -> None: ...
-
-
-H = TypeVar("H")  # an open device handle
-Item = TypeVar("Item")  # one unit the device delivers (an input event, a HID report)
-
-
-class DeviceLoopDriver(Generic[H, Item]):
-    """Open (retrying every `retry_interval` s), read, decode, abandon stale partial scans, reopen.
-
-    Subclasses say how to open and release the device, how to read it, and how an item decodes
-    into finished scans. Nothing here raises for device trouble: it is logged and ridden out.
-    """
-
-    kind = "device"
-
-    def __init__(
-        self,
-        scanner_id: str,
-        path: str,
-        decoder: ScanDecoder,
-        *,
-        idle_timeout: float = 1.0,
-        retry_interval: float = 1.0,
-        aim_prefix: bool = False,
-    ) -> None:
-        self.scanner_id = scanner_id
-        self.path = path
-        self.idle_timeout = idle_timeout
-        self.retry_interval = retry_interval
-        self.aim_prefix = aim_prefix
-        self._decoder = decoder
-        self._closed = asyncio.Event()
-        self._handle: H | None = None
-
-    # --- hooks --------------------------------------------------------------------------------
-
-    def _open(self) -> H:
-        """Open the device (raising OSError when it is not there or not ours)."""
-        raise NotImplementedError
-
-    def _release(self, handle: H) -> None:
-        """Give the device back; must not raise, the device may already be gone."""
-        raise NotImplementedError
-
-    def _stream(self, handle: H) -> AsyncIterator[Item]:
-        """Items as the device delivers them; raises OSError (or ends) when it goes away."""
-        raise NotImplementedError
-
-    def _decode(self, item: Item) -> list[bytes]:
-        """Finished scans completed by this item."""
-        raise NotImplementedError
-
-    # --- Driver -------------------------------------------------------------------------------
-
-    async def reads(self) -> AsyncIterator[Read]:
-        while not self._closed.is_set():
-            handle = await self._open_when_available()
-            if handle is None:
-                return
-            try:
-                async with contextlib.aclosing(self._read_until_gone(handle)) as scans:
-                    async for data, at_us, at_perf_ns in scans:
-                        symbology, data = split_aim(data) if self.aim_prefix else ("", data)
-                        yield Read(self.scanner_id, data, symbology, at_us, at_perf_ns)
-            finally:
-                self._drop(handle)
-            # Gone (or ended): give it a moment before reopening, so a device that opens but fails
-            # every read cannot spin the loop.
-            await self._pause(self.retry_interval)
-
-    async def signal(self, good: bool) -> None:
-        """Keyboard-wedge scanners take no commands over this path; they beep on their own."""
-
-    async def close(self) -> None:
-        self._closed.set()
-        if self._handle is not None:
-            self._drop(self._handle)
-
-    # --- loop ---------------------------------------------------------------------------------
-
-    def _drop(self, handle: H) -> None:
-        if self._handle is handle:
-            self._handle = None
-            self._release(handle)
-
-    async def _open_when_available(self) -> H | None:
-        outage = False
-        while not self._closed.is_set():
-            try:
-                handle = self._open()
-            except OSError as exc:
-                if not outage:
-                    log.warning(
-                        "scanner %s: cannot open %s %s (%s); retrying every %gs",
-                        self.scanner_id,
-                        self.kind,
-                        self.path,
-                        _explain(exc),
-                        self.retry_interval,
-                    )
-                    outage = True
-            else:
-                if outage:
-                    log.info("scanner %s: %s is back", self.scanner_id, self.path)
-                self._handle = handle
-                self._decoder.reset()
-                return handle
-            await self._pause(self.retry_interval)
-        return None
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep, but wake at once when the driver is closed."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), seconds)
-
-    async def _read_until_gone(self, handle: H) -> AsyncIterator[tuple[bytes, int, int]]:
-        stream = self._stream(handle)
-        closed = asyncio.ensure_future(self._closed.wait())
-        # The pending read is never cancelled for an idle timeout: cancelling evdev's read future
-        # can lose the batch it is about to deliver. We stop waiting for it instead.
-        next_item: asyncio.Future[Item] | None = None
-        try:
-            while True:
-                if next_item is None:
-                    next_item = asyncio.ensure_future(anext(stream))
-                timeout = self.idle_timeout if self._decoder.pending else None
-                done, _ = await asyncio.wait({next_item, closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if closed in done:
-                    return
-                if not done:
-                    self._abandon()
-                    continue
-                finished, next_item = next_item, None
-                try:
-                    item = finished.result()
-                except StopAsyncIteration:
-                    log.warning(
-                        "scanner %s: %s %s ended; waiting for it to return", self.scanner_id, self.kind, self.path
-                    )
-                    return
-                except OSError as exc:
-                    log.warning(
-                        "scanner %s: %s %s went away (%s); polling every %gs for it to return",
-                        self.scanner_id,
-                        self.kind,
-                        self.path,
-                        _explain(exc),
-                        self.retry_interval,
-                    )
-                    return
-                for data in self._decode(item):
-                    at_us, at_perf_ns = now_stamps()
-                    yield data, at_us, at_perf_ns
-        finally:
-            closed.cancel()
-            if next_item is not None:
-                next_item.cancel()
-                await asyncio.wait({next_item})
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-            partial = self._decoder.flush_stale()
-            if partial:
-                log.warning("scanner %s: partial scan of %d bytes lost with the device", self.scanner_id, len(partial))
-
-    def _abandon(self) -> None:
-        partial = self._decoder.flush_stale()
-        log.warning(
-            "scanner %s: abandoned a partial scan (%d bytes) after %gs without a key; no terminator came",
-            self.scanner_id,
-            len(partial),
-            self.idle_timeout,
-        )
-
-
-def _explain(exc: OSError) -> str:
-    if isinstance(exc, PermissionError):
-        return f"{exc.strerror}: the agent's user needs read access (a udev rule or the 'input' group)"
-    if exc.errno == errno.EBUSY:
-        return "busy: another process holds an exclusive grab on it"
-    if exc.errno in _GONE_ERRNOS:
-        return f"{exc.strerror or 'gone'}: unplugged?"
-    return str(exc)
+    @property
+    def value(self) -> int: ...
 
 
 class InputDeviceLike(Protocol):
@@ -258,7 +69,7 @@ class InputDeviceLike(Protocol):
 
     def close(self) -> None: ...
 
-    def async_read_loop(self) -> Any: ...
+    def async_read_loop(self) -> AsyncIterator[InputEventLike]: ...
 
 
 def open_evdev(path: str) -> InputDeviceLike:
@@ -268,7 +79,7 @@ def open_evdev(path: str) -> InputDeviceLike:
     return evdev.InputDevice(path)
 
 
-class KeyboardWedgeDriver(DeviceLoopDriver[InputDeviceLike, Any]):
+class KeyboardWedgeDriver(DeviceLoopDriver[InputDeviceLike, InputEventLike]):
     """A wedge scanner's `/dev/input/by-id/...-event-kbd` device, grabbed and decoded."""
 
     kind = "input device"
@@ -345,10 +156,10 @@ class KeyboardWedgeDriver(DeviceLoopDriver[InputDeviceLike, Any]):
         with contextlib.suppress(OSError):
             handle.close()
 
-    def _stream(self, handle: InputDeviceLike) -> AsyncIterator[Any]:
+    def _stream(self, handle: InputDeviceLike) -> AsyncIterator[InputEventLike]:
         return handle.async_read_loop()
 
-    def _decode(self, event: Any) -> list[bytes]:
+    def _decode(self, event: InputEventLike) -> list[bytes]:
         if event.type == k.EV_SYN:
             if event.code == k.SYN_DROPPED:
                 # The kernel's buffer overflowed: the scan in progress has holes. Drop it, ignore

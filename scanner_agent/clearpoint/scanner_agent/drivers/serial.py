@@ -234,12 +234,7 @@ class SerialDriver:
         last_reason = os.strerror(errno.ENOENT) if self._was_connected else ""
         while not self._closed:
             try:
-                transport, protocol = await serial_asyncio_fast.create_serial_connection(
-                    asyncio.get_running_loop(),
-                    lambda: _Protocol(self._queue),
-                    path,
-                    **self.settings.pyserial_kwargs(),
-                )
+                transport, protocol = await self._open_port()
             except (serial.SerialException, OSError, ValueError) as exc:
                 reason = _reason(exc)
                 if reason != last_reason:
@@ -262,6 +257,13 @@ class SerialDriver:
             self._was_connected = True
             return True
         return False
+
+    async def _open_port(self) -> tuple[asyncio.Transport, _Protocol]:
+        protocol = _Protocol(self._queue)
+        transport, _ = await serial_asyncio_fast.create_serial_connection(
+            asyncio.get_running_loop(), lambda: protocol, self.settings.path, **self.settings.pyserial_kwargs()
+        )
+        return transport, protocol
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._transport = self._protocol = None

@@ -1,0 +1,1 @@
+"""Store agents: enrolment by device key, revocation, and the stream of signed scans they send."""

@@ -1,0 +1,129 @@
+"""AgentService: operators make enrolment tokens and revoke agents; agents enrol and stream scans."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from clearpoint.platform.agents import enrolment, wire
+from clearpoint.platform.edge import OPERATORS, OWN_PROOF, Context, Service, once, to_timestamp
+from clearpoint.v1 import agents_pb2, agents_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from clearpoint.platform.app import Platform
+
+log = logging.getLogger(__name__)
+A = agents_pb2
+
+# Unanswered scans read from one stream at once; the agent's own window should be no larger.
+MAX_IN_FLIGHT = 64
+# Ingest tasks outlive a stream that drops mid-scan (their answer is stored for the resend).
+_finishing: set[asyncio.Task[Any]] = set()
+
+
+class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
+    def __init__(self, p: Platform) -> None:
+        self.p = p
+
+    async def CreateEnrolmentToken(
+        self, request: A.CreateEnrolmentTokenRequest, context: Context
+    ) -> A.CreateEnrolmentTokenResponse:
+        shown: list[str] = []
+
+        async def work(conn: AsyncConnection) -> A.CreateEnrolmentTokenResponse:
+            token = await enrolment.create_token(
+                conn, request.partner_id, request.store_id, request.ttl_seconds, self.p.clock()
+            )
+            shown.append(token.token)
+            # The stored answer leaves the secret out: it is shown once, never kept in clear.
+            return A.CreateEnrolmentTokenResponse(token_id=token.token_id, expire_time=to_timestamp(token.expires_us))
+
+        response = await once(self.p, "CreateEnrolmentToken", request, A.CreateEnrolmentTokenResponse, work)
+        response.token = shown[0] if shown else ""
+        return response
+
+    async def EnrolAgent(self, request: A.EnrolAgentRequest, context: Context) -> A.EnrolAgentResponse:
+        agent = await enrolment.enrol(
+            self.p.db, self.p.clock, request.token, request.public_key, request.display_name, request.proof_signature
+        )
+        log.info("agent %s enrolled for store %s (%s)", agent.agent_id, agent.store_id, agent.display_name)
+        return A.EnrolAgentResponse(agent=wire.agent(agent))
+
+    async def RevokeAgent(self, request: A.RevokeAgentRequest, context: Context) -> A.RevokeAgentResponse:
+        async with self.p.db.write() as conn:
+            agent = await enrolment.revoke(conn, request.agent_id, self.p.clock())
+        log.warning("agent %s revoked", agent.agent_id)
+        return A.RevokeAgentResponse(agent=wire.agent(agent))
+
+    async def ListAgents(self, request: A.ListAgentsRequest, context: Context) -> A.ListAgentsResponse:
+        async with self.p.db.read() as conn:
+            found = await enrolment.list_all(conn)
+        return A.ListAgentsResponse(agents=[wire.agent(a) for a in found])
+
+    async def StreamScans(
+        self, request_iterator: AsyncIterator[A.StreamScansRequest], context: Context
+    ) -> AsyncIterator[A.StreamScansResponse]:
+        """Read scans while answering earlier ones; at most MAX_IN_FLIGHT are being worked on.
+
+        Scans of the same barcode are applied in sequence order (a later one waits for the earlier),
+        so "the first scan wins" holds even though different barcodes are redeemed concurrently.
+        """
+        answers: asyncio.Queue[A.StreamScansResponse | BaseException | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        latest: dict[bytes, asyncio.Task[Any]] = {}
+
+        async def one(scan: A.SignedScan, received_us: int, before: asyncio.Task[Any] | None) -> None:
+            try:
+                if before is not None:
+                    await asyncio.wait([before])
+                answer = await self.p.ingest.ingest(wire.scan_fields(scan), scan.signature, received_us)
+                await answers.put(A.StreamScansResponse(answer=wire.scan_answer(answer)))
+            except BaseException as exc:  # the stream ends with it; the agent reconnects and resends
+                await answers.put(exc)
+                raise
+            finally:
+                slots.release()
+
+        async def read() -> None:
+            try:
+                async for request in request_iterator:
+                    await slots.acquire()
+                    scan = request.scan
+                    task = asyncio.create_task(one(scan, self.p.clock(), latest.get(scan.data)))
+                    latest[scan.data] = task
+                    _finishing.add(task)
+                    task.add_done_callback(_finishing.discard)
+                    task.add_done_callback(lambda t, d=scan.data: latest.get(d) is t and latest.pop(d))
+                pending = list(latest.values())
+                if pending:
+                    await asyncio.wait(pending)
+                await answers.put(None)
+            except BaseException as exc:
+                await answers.put(exc)
+
+        reader = asyncio.create_task(read())
+        try:
+            yield A.StreamScansResponse(max_in_flight=MAX_IN_FLIGHT)
+            while True:
+                item = await answers.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            reader.cancel()
+
+
+SERVICE = Service(
+    descriptor=A.DESCRIPTOR.services_by_name["AgentService"],
+    servicer=AgentServicer,
+    add_to_server=agents_pb2_grpc.add_AgentServiceServicer_to_server,
+    stub=agents_pb2_grpc.AgentServiceStub,
+    client_name="agents",
+    access=OPERATORS,
+    overrides={"EnrolAgent": OWN_PROOF, "StreamScans": OWN_PROOF},
+)

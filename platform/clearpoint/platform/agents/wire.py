@@ -1,0 +1,52 @@
+"""Agents, signed scans and scan answers as clearpoint.v1 messages."""
+
+from __future__ import annotations
+
+from clearpoint.formats.scan_signatures import ScanFields
+from clearpoint.platform.agents.enrolment import Agent, AgentState
+from clearpoint.platform.agents.ingest import ScanAnswer, ScanOutcome
+from clearpoint.platform.edge import reason_enum, to_timestamp
+from clearpoint.platform.redemption.wire import claim
+from clearpoint.v1 import agents_pb2
+
+A = agents_pb2
+STATES = {AgentState.ACTIVE: A.AGENT_STATE_ACTIVE, AgentState.REVOKED: A.AGENT_STATE_REVOKED}
+OUTCOMES = {
+    ScanOutcome.ACCEPTED: A.SCAN_OUTCOME_ACCEPTED,
+    ScanOutcome.REFUSED: A.SCAN_OUTCOME_REFUSED,
+    ScanOutcome.NOT_A_VOUCHER: A.SCAN_OUTCOME_NOT_A_VOUCHER,
+    ScanOutcome.REJECTED: A.SCAN_OUTCOME_REJECTED,
+}
+
+
+def agent(a: Agent) -> A.Agent:
+    return A.Agent(
+        agent_id=a.agent_id,
+        partner_id=a.partner_id,
+        store_id=a.store_id,
+        display_name=a.display_name,
+        public_key=a.public_key,
+        state=STATES[a.state],
+        enrol_time=to_timestamp(a.enrolled_us),
+        revoke_time=to_timestamp(a.revoked_us),
+    )
+
+
+def scan_fields(scan: A.SignedScan) -> ScanFields:
+    """The signed fields of a scan; a scan_time finer than a microsecond cannot be signed, so it is -1."""
+    t = scan.scan_time
+    time_us = t.seconds * 1_000_000 + t.nanos // 1000 if t.nanos % 1000 == 0 else -1
+    return ScanFields(scan.agent_id, scan.scanner_id, scan.sequence, time_us, scan.symbology, scan.data)
+
+
+def scan_answer(a: ScanAnswer) -> A.ScanAnswer:
+    return A.ScanAnswer(
+        sequence=a.sequence,
+        outcome=OUTCOMES[a.outcome],
+        reason=reason_enum(a.reason),
+        message=a.message,
+        claim=claim(a.claim) if a.claim else None,
+        redemption_id=a.redemption_id or "",
+        replayed=a.replayed,
+        answer_time=to_timestamp(a.answered_us),
+    )

@@ -1,0 +1,170 @@
+"""The guard: one server interceptor authenticates every call, applies each service's access policy
+(edge.Service), and turns refusals into gRPC statuses with a google.rpc.ErrorInfo (api/reasons.py),
+so servicers never do either by hand.
+
+The caller's principal is set in the call's own context (grpc.aio runs every call in a task of its
+own), so it is never reset across contexts, even when a stream is cancelled half-way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, NoReturn
+
+import grpc
+from clearpoint.platform.api.reasons import to_status
+from clearpoint.platform.core.errors import Reason, Refusal
+from clearpoint.platform.core.principals import current_principal
+from clearpoint.platform.edge import Access
+from clearpoint.platform.partners.authentication import Authenticator
+from grpc_status import rpc_status
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+log = logging.getLogger(__name__)
+
+ServicerContext = grpc.aio.ServicerContext[Any, Any]
+
+# Standard services any client (and a load balancer's probe) may call without a key.
+PUBLIC_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+
+def api_key_from(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "x-api-key":
+            return value if isinstance(value, str) else None
+        if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
+            return value[7:].strip()
+    return None
+
+
+class _Undecodable:
+    """Stands in for a request message that did not parse."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _not_a_message(method: str, request: _Undecodable, where: str) -> Refusal:
+    return Refusal(
+        Reason.FIELD_INVALID, f"{where} is not a valid message for {method}: {request.error}", field="(request)"
+    )
+
+
+class GuardInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        read: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+        policy: Mapping[str, Access],
+    ) -> None:
+        self._auth = authenticator
+        self._read = read
+        self._policy = policy
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = details.method  # type: ignore[attr-defined]  # grpc's stubs leave it out
+        guarded = self._guarded.get(method)
+        if guarded is not None:
+            return guarded
+        handler = await continuation(details)
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        # The servicer's handler for a method never changes, so its guarded form is built once.
+        guarded = self._guarded[method] = self._guard(method, handler)
+        return guarded
+
+    async def _admit(self, method: str, context: ServicerContext) -> None:
+        """Refuse the call unless its caller may make it; note who the caller is for the servicer."""
+        access = self._policy.get(method)
+        if access is not None and not access.api_key:
+            return  # the request carries its own proof (an enrolment token, a signed scan)
+        api_key = api_key_from(context.invocation_metadata())
+        if not api_key:
+            raise Refusal(Reason.UNAUTHENTICATED, "no API key: send it as the x-api-key metadata entry")
+        principal = await self._auth.authenticate(self._read, api_key)
+        if principal is None:
+            raise Refusal(Reason.UNAUTHENTICATED, "the API key is not valid")
+        if access is None or not access.admits(principal.role):
+            raise Refusal(Reason.PERMISSION_DENIED, f"the {principal.role} role may not call {method}")
+        current_principal.set(principal)
+
+    @staticmethod
+    async def _fail(method: str, context: ServicerContext, exc: BaseException) -> NoReturn:
+        if isinstance(exc, grpc.aio.AbortError):
+            raise exc
+        if isinstance(exc, Refusal):
+            await context.abort_with_status(rpc_status.to_status(to_status(exc)))
+        log.error("internal error in %s", method, exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
+
+    def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        fail, admit = self._fail, self._admit
+        deserialize = handler.request_deserializer
+
+        def tolerant_deserialize(data: bytes) -> Any:
+            # gRPC would answer a corrupt message with UNKNOWN and a logged traceback; hand the
+            # handler a marker instead, so the caller hears INVALID_ARGUMENT and why.
+            try:
+                return deserialize(data)  # type: ignore[misc]
+            except Exception as exc:
+                return _Undecodable(str(exc))
+
+        if handler.unary_unary:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: ServicerContext) -> Any:
+                try:
+                    if isinstance(request, _Undecodable):
+                        raise _not_a_message(method, request, "the request")
+                    await admit(method, context)
+                    return await inner_uu(request, context)
+                except Exception as exc:
+                    await fail(method, context, exc)
+
+            return grpc.unary_unary_rpc_method_handler(unary_unary, tolerant_deserialize, handler.response_serializer)
+        if handler.unary_stream:
+            inner_us = handler.unary_stream
+
+            async def unary_stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    if isinstance(request, _Undecodable):
+                        raise _not_a_message(method, request, "the request")
+                    await admit(method, context)
+                    async for item in inner_us(request, context):
+                        yield item
+                except Exception as exc:
+                    await fail(method, context, exc)
+
+            return grpc.unary_stream_rpc_method_handler(unary_stream, tolerant_deserialize, handler.response_serializer)
+        if handler.stream_stream:
+            inner_ss = handler.stream_stream
+
+            async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+                async for request in requests:
+                    if isinstance(request, _Undecodable):
+                        raise _not_a_message(method, request, "a message on the stream")
+                    yield request
+
+            async def stream_stream(requests: AsyncIterator[Any], context: ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    await admit(method, context)
+                    async for item in inner_ss(checked(requests), context):
+                        yield item
+                except Exception as exc:
+                    await fail(method, context, exc)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, tolerant_deserialize, handler.response_serializer
+            )
+        raise NotImplementedError(f"no guard for the call shape of {method}")

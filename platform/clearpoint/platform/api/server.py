@@ -1,0 +1,76 @@
+"""The grpc.aio server: the registered services plus standard health checking and reflection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import grpc
+from clearpoint.platform.api.guard import GuardInterceptor
+from clearpoint.platform.api.registry import SERVICES
+from clearpoint.platform.app import Platform
+from clearpoint.platform.edge import Access, Service
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+class PlatformServer:
+    def __init__(
+        self, platform: Platform, server: grpc.aio.Server, port: int, health: health.aio.HealthServicer
+    ) -> None:
+        self.platform = platform
+        self.server = server
+        self.port = port
+        self._health = health
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Report NOT_SERVING first so balancers drain us, then finish calls in flight."""
+        await self._health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+def tls_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
+    """Server TLS from PEM files (the certificate chain and its private key)."""
+    with open(cert_file, "rb") as cert, open(key_file, "rb") as key:
+        return grpc.ssl_server_credentials([(key.read(), cert.read())])
+
+
+def policy(services: Sequence[Service]) -> dict[str, Access]:
+    return {path: access for service in services for path, access in service.policy().items()}
+
+
+async def start(
+    platform: Platform,
+    listen: str,
+    tls: grpc.ServerCredentials | None = None,
+    services: Sequence[Service] = SERVICES,
+) -> PlatformServer:
+    """Serve `services` on `listen`; with `tls`, only over TLS (API keys travel in call metadata)."""
+    guard = GuardInterceptor(platform.auth, platform.db.read, policy(services))
+    server = grpc.aio.server(interceptors=[guard], options=SERVER_OPTIONS)
+    for service in services:
+        service.add_to_server(service.servicer(platform), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [service.name for service in services]
+    reflection.enable_server_reflection(
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    port = server.add_secure_port(listen, tls) if tls is not None else server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("platform listening on port %d (%s)", port, "TLS" if tls is not None else "plaintext")
+    return PlatformServer(platform, server, port, health_servicer)

@@ -1,0 +1,1 @@
+"""Issuer signing keys: created, rotated and retired by key id; private halves sealed at rest."""

@@ -1,0 +1,1 @@
+"""Partners and operators, and the API keys they call with."""
