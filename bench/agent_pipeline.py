@@ -43,7 +43,7 @@ import grpc
 from benchutil import clearpoint_command, cpu_seconds, free_port, say, stop_process, timestamp, wait_serving
 from clearpoint.formats import voucher_codes
 from clearpoint.formats.scan_signatures import ScanFields, sign_scan
-from clearpoint.platform.keystore import MASTER_KEY_ENV
+from clearpoint.platform.keys.master_key import MASTER_KEY_ENV
 from clearpoint.scanner_agent.drivers.serial import SerialDriver, SerialSettings
 from clearpoint.scanner_agent.enrol import enrol
 from clearpoint.scanner_agent.identity import load_key
@@ -372,7 +372,7 @@ class _NoOpAgents(agents_pb2_grpc.AgentServiceServicer):
 
 def serve_bare(port: int, ready: Any) -> None:
     """Entry point of the no-op server process; on uvloop when installed, as `clearpoint platform serve` runs."""
-    from clearpoint.platform.server import SERVER_OPTIONS
+    from clearpoint.platform.api.server import SERVER_OPTIONS
 
     async def main() -> None:
         server = grpc.aio.server(options=SERVER_OPTIONS)

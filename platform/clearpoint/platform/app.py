@@ -52,9 +52,8 @@ class Platform:
         page_secret = hmac.new(master.derive(b"page-tokens"), b"", hashlib.sha256).digest()
         # Scans are redeemed by the same redeemer, with their row in the scan log written alongside.
         redeemer = Redeemer(db, keys, clock, hub, attachment=SCAN_LOG)
-        return cls(
-            db, clock, keys, Authenticator(), hub, redeemer, PageTokens(page_secret), ScanIngest(db, redeemer, clock)
-        )
+        ingest = ScanIngest(db, redeemer, clock)
+        return cls(db, clock, keys, Authenticator(), hub, redeemer, PageTokens(page_secret), ingest)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -83,12 +84,15 @@ def to_request(agent_id: str, scan: JournaledScan) -> agents_pb2.StreamScansRequ
     )
 
 
+# Reason names without the REASON_ prefix; a reason newer than this agent keeps its number.
+_REASONS = {number: name.removeprefix("REASON_") for name, number in errors_pb2.Reason.items()}
+
+
 def from_answer(a: agents_pb2.ScanAnswer) -> Answer:
-    reason = errors_pb2.Reason.Name(a.reason) if a.reason in errors_pb2.Reason.values() else f"REASON_{a.reason}"
     return Answer(
         sequence=a.sequence,
         outcome=OUTCOMES.get(a.outcome, Outcome.REFUSED),
-        reason="" if a.reason == 0 else reason.removeprefix("REASON_"),
+        reason="" if a.reason == 0 else _REASONS.get(a.reason, str(a.reason)),
         message=a.message,
         campaign_id=a.claim.campaign_id,
         campaign_name=a.claim.campaign_name,
@@ -162,25 +166,28 @@ class Uplink:
         self.sessions += 1
 
         async def send() -> None:
-            last = 0
+            # Scans are read from the journal a window at a time, ahead of the room to send them.
+            ahead: deque[JournaledScan] = deque()
+            fetched = 0
             while True:
-                free = window - len(in_flight)
-                batch = await self.journal.unanswered(last, free) if free > 0 else []
-                for scan in batch:
+                while len(in_flight) < window:
+                    if not ahead:
+                        ahead.extend(await self.journal.unanswered(fetched, window))
+                        if not ahead:
+                            break
+                        fetched = ahead[-1].sequence
+                    scan = ahead.popleft()
                     in_flight[scan.sequence] = (time.monotonic(), scan)
                     try:
                         await call.write(to_request(self.agent_id, scan))
                     except asyncio.InvalidStateError:
                         # The call already ended; its status comes out of the read side. Wait to be cancelled.
                         await asyncio.get_running_loop().create_future()
-                    last = scan.sequence
                     self.sent += 1
-                if batch:
-                    continue
                 self._wake.clear()
                 room.clear()
                 # Re-check after clearing, so a scan journaled in between is not left waiting.
-                if window - len(in_flight) > 0 and await self.journal.unanswered(last, 1):
+                if len(in_flight) < window and (ahead or await self.journal.unanswered(fetched, 1)):
                     continue
                 waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(room.wait())]
                 try:
@@ -207,16 +214,23 @@ class Uplink:
                     await self.on_answer(sent[1] if sent else None, answer, first)
                 room.set()
 
+        # The session reads the stream itself; a sender or recorder that fails stops it with its error.
+        session = asyncio.current_task()
+        failed: list[BaseException] = []
+
+        def stop_on_failure(task: asyncio.Task[None]) -> None:
+            error = None if task.cancelled() else task.exception()
+            if error is not None and session is not None:
+                failed.append(error)
+                session.cancel()
+
         sender = asyncio.create_task(send())
         recorder = asyncio.create_task(record())
+        sender.add_done_callback(stop_on_failure)
+        recorder.add_done_callback(stop_on_failure)
         try:
             while True:
-                reader = asyncio.ensure_future(call.read())
-                done, _ = await asyncio.wait([reader, sender, recorder], return_when=asyncio.FIRST_COMPLETED)
-                if sender in done or recorder in done:
-                    reader.cancel()
-                    (sender if sender in done else recorder).result()  # raises what stopped it
-                response = await reader
+                response = await call.read()
                 if not isinstance(response, agents_pb2.StreamScansResponse):
                     return  # grpc.aio.EOF: the platform ended the stream
                 if not self.connected:
@@ -225,10 +239,16 @@ class Uplink:
                     log.info("platform link up (%s); %d scans to send", self.settings.target, self.journal.backlog)
                 if response.max_in_flight:
                     window = max(1, min(self.settings.window, response.max_in_flight))
-                if not response.HasField("answer"):
-                    continue
-                answers.put_nowait(from_answer(response.answer))
+                if response.HasField("answer"):
+                    answers.put_nowait(from_answer(response.answer))
+        except asyncio.CancelledError:
+            if failed and session is not None:
+                session.uncancel()  # the cancel was ours, to stop reading: the failure is the outcome
+                raise failed[0] from None
+            raise
         finally:
+            sender.remove_done_callback(stop_on_failure)
+            recorder.remove_done_callback(stop_on_failure)
             sender.cancel()
             recorder.cancel()
             call.cancel()

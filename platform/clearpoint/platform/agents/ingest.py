@@ -33,7 +33,7 @@ from clearpoint.platform.redemption.records import PrizeClaim
 from clearpoint.platform.redemption.redeemer import Redeemer, RedeemRequest
 from clearpoint.platform.redemption.statements import Attachment
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import ColumnElement, bindparam, exists, insert, or_, select
+from sqlalchemy import ColumnElement, bindparam, exists, insert, select
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,15 @@ def is_voucher_code(data: bytes) -> bool:
     return _VOUCHER_PREFIX.match(data) is not None
 
 
-def _agent_active(columns: Mapping[str, ColumnElement[Any]]) -> ColumnElement[bool]:
-    active = (
+def _not_revoked(columns: Mapping[str, ColumnElement[Any]]) -> ColumnElement[bool]:
+    """SQL: the agent that sent the scan (if one did) is not revoked. Only enrolled agents' scans get
+    this far, so this asks the one index probe whether the agent was revoked since."""
+    revoked = (
         exists()
-        .where(agents.c.agent_id == columns["agent_id"], agents.c.state == AgentState.ACTIVE.value)
+        .where(agents.c.agent_id == columns["agent_id"], agents.c.state != AgentState.ACTIVE.value)
         .correlate_except(agents)
     )
-    return or_(columns["agent_id"].is_(None), active)
+    return ~revoked
 
 
 def _refused_row(row: Mapping[str, Any], reason: Reason) -> dict[str, Any]:
@@ -115,7 +117,7 @@ SCAN_LOG = Attachment(
         "reason",
     ),
     from_redemption=("redemption_id", "campaign_id", "voucher_id"),
-    condition=_agent_active,
+    condition=_not_revoked,
     unmet=Reason.AGENT_REVOKED,
     time_column="answered_us",
     refused=_refused_row,

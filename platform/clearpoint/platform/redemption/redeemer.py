@@ -93,11 +93,10 @@ class Redeemer:
         self.codes = CodeChecker(db, keys)
         self.attachment = attachment
         # One batcher for every redemption, unary or scanned: a voucher is never in two batches at once.
+        # One batch at the database at a time: what arrives meanwhile goes in the next. With more in
+        # flight the batches only got smaller, and queued behind each other on the campaign's row lock.
         self.claims: Batcher[Attempt, Claimed | None] = Batcher(
-            Claimer(db, clock, attachment),
-            key=lambda attempt: attempt.code.voucher_id,
-            max_batch=64,
-            max_in_flight=4 if db.is_postgres else 1,
+            Claimer(db, clock, attachment), key=lambda attempt: attempt.code.voucher_id, max_batch=64
         )
 
     async def redeem(self, request: RedeemRequest) -> RedeemOutcome:
