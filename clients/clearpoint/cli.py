@@ -1,38 +1,88 @@
-"""`clearpoint`: one command with a group per role."""
+"""`clearpoint`: one command with a group per role.
+
+Each group's commands are defined in its own module, imported only when that group is run, so
+`clearpoint agent ...` never loads the platform's database stack, and an install without an extra
+still runs the groups it has (and says which extra a missing one needs).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 from clearpoint.cliutil import add_subcommands
 
+# name: (module that configures the group, one-line help, the extra it needs beyond the base install)
+GROUPS: dict[str, tuple[str, str, str | None]] = {
+    "platform": ("clearpoint.platform.cli", "run and administer the central platform", "platform"),
+    "agent": (
+        "clearpoint.scanner_agent.cli",
+        "the store agent: scanners in, signed scans to the platform, prize claims back",
+        "agent",
+    ),
+    "demo": (
+        "clearpoint.demo",
+        "run a platform on SQLite and walk through a campaign (start here)",
+        "platform,agent",
+    ),
+}
+# Top-level modules of each extra's libraries, to name the extra when one is missing.
+_EXTRA_OF = {
+    **dict.fromkeys(
+        ("sqlalchemy", "alembic", "asyncpg", "aiosqlite", "grpc_health", "grpc_reflection", "uvloop"), "platform"
+    ),
+    **dict.fromkeys(("serial", "serial_asyncio_fast", "evdev"), "agent"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _version() -> str:
+    try:
+        return version("clearpoint")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _group_named(argv: list[str]) -> str | None:
+    """The group the command line asks for: its first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clearpoint",
         description="Verified prize redemption at the store counter. Every option can also be set by the "
         "environment variable named in its help.",
     )
-    groups = parser.add_subparsers(dest="group", metavar="GROUP", required=True)
-    from clearpoint.platform import cli as platform_cli
-
-    platform_cli.register(groups)
-    from clearpoint.scanner_agent import cli as agent_cli
-
-    agent_cli.register(groups)
-    from clearpoint import demo
-
-    demo.register(groups)
+    parser.add_argument("--version", action="version", version=f"clearpoint {_version()}")
+    groups = add_subcommands(parser, dest="group", metavar="GROUP")
+    wanted = _group_named(sys.argv[1:] if argv is None else argv)
+    for name, (module, help_text, _) in GROUPS.items():
+        group = groups.add_parser(name, help=help_text)
+        if name == wanted:
+            importlib.import_module(module).configure(group)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if not hasattr(args, "run"):
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.run(args) or 0)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"error: this needs {exc.name}, which comes with the [{extra}] extra: pip install 'clearpoint[{extra}]'",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -40,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
 
-
-__all__ = ["add_subcommands", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,8 +14,10 @@ def env_option(parser: argparse.ArgumentParser, flag: str, env: str, default: An
     parser.add_argument(flag, default=value, help=f"{help} [env {env}; default {default!r}]", **kw)
 
 
-def add_subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
-    return parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def add_subcommands(
+    parser: argparse.ArgumentParser, dest: str = "command", metavar: str = "COMMAND"
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    return parser.add_subparsers(dest=dest, metavar=metavar, required=True)
 
 
 def setup_logging(level: str) -> None:

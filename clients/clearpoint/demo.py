@@ -22,13 +22,10 @@ from pathlib import Path
 from clearpoint.cliutil import env_option, setup_logging
 
 
-def register(groups: argparse._SubParsersAction) -> None:
-    demo = groups.add_parser(
-        "demo",
-        help="run a platform on SQLite and walk through a campaign (start here)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(demo: argparse.ArgumentParser) -> None:
+    """The `clearpoint demo` command."""
+    demo.description = __doc__
+    demo.formatter_class = argparse.RawDescriptionHelpFormatter
     env_option(
         demo,
         "--database",
@@ -147,7 +144,9 @@ async def _walkthrough(url: str) -> int:
             redemption_pb2.RedeemRequest(request_id=rid(), code=code, store_id="store-042"), metadata=md
         )
         _say(f"7. Redeemed: {ok.redemption.redemption_id}. Hand over: {ok.claim.prize_description}.")
-        live = (await asyncio.wait_for(watch.read(), 2)).progress
+        update = await asyncio.wait_for(watch.read(), 2)
+        assert isinstance(update, campaigns_pb2.WatchCampaignProgressResponse), "the watch ended early"
+        live = update.progress
         _say(
             f"   The live campaign stream already shows: redeemed={live.redeemed}, "
             f"remaining stock={live.remaining_stock}."
@@ -159,7 +158,8 @@ async def _walkthrough(url: str) -> int:
             except grpc.aio.AioRpcError as exc:
                 status = rpc_status.from_call(exc)
                 why = from_status(status) if status else None
-                _say(f"{label} refused: {exc.code().name} {why.reason if why else ''}: {exc.details().rstrip('.')}.")
+                details = (exc.details() or "").rstrip(".")
+                _say(f"{label} refused: {exc.code().name} {why.reason if why else ''}: {details}.")
                 return
             _say(f"{label} was NOT refused: something is wrong")
             raise SystemExit(1)

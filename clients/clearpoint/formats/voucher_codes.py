@@ -166,7 +166,8 @@ def encode_code(claims: VoucherClaims, kid: bytes, private_key: Ed25519PrivateKe
     protected = _protected_bytes(kid)
     payload = _payload_bytes(claims)
     signature = private_key.sign(_sig_structure(protected, payload))
-    return PREFIX + base45.b45encode(_cose_bytes(protected, payload, signature)).decode("ascii")
+    text: bytes = base45.b45encode(_cose_bytes(protected, payload, signature))
+    return PREFIX + text.decode("ascii")
 
 
 def _malformed(detail: str) -> NoReturn:

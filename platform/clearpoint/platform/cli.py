@@ -8,9 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from clearpoint.cliutil import add_subcommands, env_option, setup_logging
+
+if TYPE_CHECKING:
+    from clearpoint.platform.app import Platform
 
 DEFAULT_DATABASE_URL = "sqlite:///clearpoint-data/clearpoint.sqlite3"
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -36,12 +41,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     env_option(p, "--log-level", "CLEARPOINT_LOG_LEVEL", "info", "debug, info, warning or error")
 
 
-def register(groups: argparse._SubParsersAction) -> None:
-    group = groups.add_parser(
-        "platform",
-        help="run and administer the central platform",
-        description="Run and administer the central platform.",
-    )
+def configure(group: argparse.ArgumentParser) -> None:
+    """The `clearpoint platform` commands."""
+    group.description = "Run and administer the central platform."
     commands = add_subcommands(group)
 
     serve = commands.add_parser("serve", help="serve the gRPC API (migrates the database first)")
@@ -91,13 +93,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     token.set_defaults(run=_create_enrolment_token)
 
 
-async def _open(args: argparse.Namespace, *, migrate: bool = True):  # type: ignore[no-untyped-def]
+async def _open(args: argparse.Namespace, *, migrate: bool = True) -> Platform:
     from clearpoint.platform.app import Platform
 
     return await Platform.open(args.database, master_key_file=Path(args.master_key_file), run_migrations=migrate)
 
 
-def _run_loop(coro) -> None:  # type: ignore[no-untyped-def]
+def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
     """uvloop where installed: asyncpg and the loop's own bookkeeping cost less CPU on it."""
     try:
         import uvloop

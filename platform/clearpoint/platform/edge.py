@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import grpc
 from clearpoint.platform.core.errors import Reason
@@ -101,8 +101,10 @@ def to_duration(us: int) -> duration_pb2.Duration:
     return duration
 
 
-def reason_enum(reason: Reason | str | None) -> errors_pb2.Reason.ValueType:
-    return errors_pb2.Reason.Value(f"REASON_{reason}") if reason else errors_pb2.REASON_UNSPECIFIED
+def reason_enum(reason: Reason | str | None) -> errors_pb2.Reason:
+    if not reason:
+        return errors_pb2.REASON_UNSPECIFIED
+    return cast(errors_pb2.Reason, errors_pb2.Reason.Value(f"REASON_{reason}"))
 
 
 def fingerprint(request: Mutation | Message) -> bytes:

@@ -27,13 +27,12 @@ log = logging.getLogger("clearpoint.scanner_agent")
 CONFIG_HELP = "the agent's TOML configuration file (see docs/agent.md)"
 
 
-def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = groups.add_parser(
-        "agent",
-        help="the store agent: scanners in, signed scans to the platform, prize claims back",
-        description="The store-side agent. Typical first run: `clearpoint agent scanners` to find the "
+def configure(group: argparse.ArgumentParser) -> None:
+    """The `clearpoint agent` commands."""
+    group.description = (
+        "The store-side agent. Typical first run: `clearpoint agent scanners` to find the "
         "scanner, write a config file, `clearpoint agent enrol --config FILE --token TOKEN` with the "
-        "operator's token, then `clearpoint agent run --config FILE`.",
+        "operator's token, then `clearpoint agent run --config FILE`."
     )
     commands = add_subcommands(group)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from clearpoint.platform.agents import enrolment, wire
@@ -87,6 +87,15 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
             finally:
                 slots.release()
 
+        def forget(data: bytes) -> Callable[[asyncio.Task[Any]], None]:
+            """Once a scan is done, a later scan of the same barcode no longer waits for it."""
+
+            def done(task: asyncio.Task[Any]) -> None:
+                if latest.get(data) is task:
+                    del latest[data]
+
+            return done
+
         async def read() -> None:
             try:
                 async for request in request_iterator:
@@ -96,7 +105,7 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                     latest[scan.data] = task
                     _finishing.add(task)
                     task.add_done_callback(_finishing.discard)
-                    task.add_done_callback(lambda t, d=scan.data: latest.get(d) is t and latest.pop(d))
+                    task.add_done_callback(forget(scan.data))
                 pending = list(latest.values())
                 if pending:
                     await asyncio.wait(pending)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from clearpoint.platform.api.reasons import to_status
@@ -25,6 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 log = logging.getLogger(__name__)
 
 ServicerContext = grpc.aio.ServicerContext[Any, Any]
+# grpc.aio serves the same handler objects as grpc, with coroutine functions in them; the type stubs
+# describe grpc's (and make them generic, which they are not at run time), so the guard treats their
+# callables as Any.
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
 
 # Standard services any client (and a load balancer's probe) may call without a key.
 PUBLIC_PREFIXES = (
@@ -66,14 +73,14 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         self._auth = authenticator
         self._read = read
         self._policy = policy
-        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
+        self._guarded: dict[str, Handler] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method: str = details.method  # type: ignore[attr-defined]  # grpc's stubs leave it out
+    ) -> Handler | None:
+        method: str = details.method
         guarded = self._guarded.get(method)
         if guarded is not None:
             return guarded
@@ -108,22 +115,23 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         log.error("internal error in %s", method, exc_info=exc)
         await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
 
-    def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _guard(self, method: str, original: Handler) -> Handler:
         fail, admit = self._fail, self._admit
+        handler: Any = original
         deserialize = handler.request_deserializer
 
         def tolerant_deserialize(data: bytes) -> Any:
             # gRPC would answer a corrupt message with UNKNOWN and a logged traceback; hand the
             # handler a marker instead, so the caller hears INVALID_ARGUMENT and why.
             try:
-                return deserialize(data)  # type: ignore[misc]
+                return deserialize(data)
             except Exception as exc:
                 return _Undecodable(str(exc))
 
         if handler.unary_unary:
             inner_uu = handler.unary_unary
 
-            async def unary_unary(request: Any, context: ServicerContext) -> Any:
+            async def unary_unary(request: Any, context: Any) -> Any:
                 try:
                     if isinstance(request, _Undecodable):
                         raise _not_a_message(method, request, "the request")
@@ -136,7 +144,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream:
             inner_us = handler.unary_stream
 
-            async def unary_stream(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+            async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
                 try:
                     if isinstance(request, _Undecodable):
                         raise _not_a_message(method, request, "the request")
@@ -146,7 +154,8 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                 except Exception as exc:
                     await fail(method, context, exc)
 
-            return grpc.unary_stream_rpc_method_handler(unary_stream, tolerant_deserialize, handler.response_serializer)
+            guarded_us: Any = unary_stream
+            return grpc.unary_stream_rpc_method_handler(guarded_us, tolerant_deserialize, handler.response_serializer)
         if handler.stream_stream:
             inner_ss = handler.stream_stream
 
@@ -156,7 +165,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                         raise _not_a_message(method, request, "a message on the stream")
                     yield request
 
-            async def stream_stream(requests: AsyncIterator[Any], context: ServicerContext) -> AsyncIterator[Any]:
+            async def stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
                 try:
                     await admit(method, context)
                     async for item in inner_ss(checked(requests), context):
@@ -164,7 +173,6 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                 except Exception as exc:
                     await fail(method, context, exc)
 
-            return grpc.stream_stream_rpc_method_handler(
-                stream_stream, tolerant_deserialize, handler.response_serializer
-            )
+            guarded_ss: Any = stream_stream
+            return grpc.stream_stream_rpc_method_handler(guarded_ss, tolerant_deserialize, handler.response_serializer)
         raise NotImplementedError(f"no guard for the call shape of {method}")

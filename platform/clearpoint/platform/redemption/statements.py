@@ -52,7 +52,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeEngine
 
@@ -162,7 +162,7 @@ class Claimer:
         try:
             async with self._db.autocommit() as conn:
                 raw = await conn.get_raw_connection()
-                driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+                driver: asyncpg.Connection = raw.driver_connection
                 records = await driver.fetch(self._group_sql, *(values[name] for name in self._group_order))
         except (asyncpg.exceptions.NotNullViolationError, asyncpg.exceptions.UniqueViolationError):
             # A campaign without stock for its share, or a twin request answered meanwhile: alone,
@@ -356,7 +356,7 @@ def _group_statement(attachment: Attachment | None) -> tuple[str, tuple[str, ...
         .select_from(v.join(c, c.c.campaign_id == v.c.campaign_id))
         .add_cte(*ctes)
     )
-    compiled = statement.compile(dialect=asyncpg_dialect())
+    compiled = statement.compile(dialect=make_url("postgresql+asyncpg://").get_dialect()())
     order = tuple(compiled.positiontup or ())
     fixed = {name: value for name, value in compiled.params.items() if value is not None}
     return str(compiled), order, fixed
