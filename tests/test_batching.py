@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
-from clearpoint.platform.core.batching import Batcher
+from clearpoint.platform.core.batching import Batcher, Split
 
 
 async def test_calls_that_arrive_together_share_a_batch_and_get_their_own_results() -> None:
@@ -56,3 +57,38 @@ async def test_a_cancelled_caller_does_not_disturb_the_others() -> None:
     assert await b == 2
     with pytest.raises(asyncio.CancelledError):
         await a
+
+
+async def test_items_with_one_key_never_share_a_batch_and_keep_their_order() -> None:
+    seen: list[list[tuple[str, int]]] = []
+
+    async def run(items: Sequence[tuple[str, int]]) -> list[int]:
+        seen.append(list(items))
+        await asyncio.sleep(0.01)
+        return [n for _, n in items]
+
+    batcher: Batcher[tuple[str, int], int] = Batcher(run, key=lambda item: item[0], max_in_flight=2)
+    items = [("a", 1), ("a", 2), ("b", 3), ("a", 4), ("c", 5)]
+    assert await asyncio.gather(*(batcher.submit(i) for i in items)) == [1, 2, 3, 4, 5]
+    assert all(len({key for key, _ in batch}) == len(batch) for batch in seen)
+    order_of_a = [n for batch in seen for key, n in batch if key == "a"]
+    assert order_of_a == [1, 2, 4]
+
+
+async def test_a_split_batch_is_run_item_by_item() -> None:
+    seen: list[list[int]] = []
+
+    async def run(items: Sequence[int]) -> list[int]:
+        seen.append(list(items))
+        if len(items) > 1 and 13 in items:
+            raise Split  # one item spoils the batch
+        if items == [13]:
+            raise ValueError("thirteen")
+        return [i * 2 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(run)
+    tasks = [asyncio.create_task(batcher.submit(i)) for i in (1, 13, 2)]
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == 2 and results[2] == 4
+    assert isinstance(results[1], ValueError)
+    assert seen == [[1, 13, 2], [1], [13], [2]]

@@ -1,0 +1,115 @@
+"""The one exactly-once (core.once): a request's first answer is kept with its change and given
+again to a replay; another request under the same key is refused; twins racing apply once."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from clearpoint.platform.agents.tables import scan_rejections
+from clearpoint.platform.app import Platform
+from clearpoint.platform.core.clock import ManualClock
+from clearpoint.platform.core.database import Database
+from clearpoint.platform.core.errors import Reason, Refusal
+from clearpoint.platform.core.once import RequestKey, check_request_id, run_once
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tests.conftest import MASTER_KEY
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    platform = await Platform.open(database_url, master_key=MASTER_KEY)  # migrated
+    yield platform.db
+    await platform.close()
+
+
+class Effect:
+    """Work that leaves a row behind (so a count tells how often it was applied) and answers a number."""
+
+    def __init__(self, marker: str, refuse: bool = False) -> None:
+        self.marker, self.refuse, self.calls = marker, refuse, 0
+
+    async def __call__(self, conn: AsyncConnection) -> int:
+        self.calls += 1
+        await conn.execute(
+            insert(scan_rejections).values(
+                agent_id=self.marker, sequence=self.calls, reason="X", detail="effect", received_us=0
+            )
+        )
+        if self.refuse:
+            raise Refusal(Reason.STOCK_EXHAUSTED, "nothing left")
+        return 1000 + self.calls
+
+    async def applied(self, db: Database) -> int:
+        async with db.read() as conn:
+            count = await conn.scalar(select(func.count()).where(scan_rejections.c.agent_id == self.marker))
+        return int(count or 0)
+
+
+def _key() -> RequestKey:
+    return RequestKey("ptn_" + secrets.token_hex(6), "Test", secrets.token_hex(8))
+
+
+def _codec() -> tuple[Callable[[int], bytes], Callable[[bytes], int]]:
+    return (lambda n: str(n).encode()), (lambda b: int(b.decode()))
+
+
+async def test_a_replay_gets_the_first_answer_and_changes_nothing(db: Database) -> None:
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4))
+    encode, decode = _codec()
+    first = await run_once(db, clock, key, b"same fields", effect, encode, decode)
+    again = await run_once(db, clock, key, b"same fields", effect, encode, decode)
+    assert first == again == 1001 and effect.calls == 1 and await effect.applied(db) == 1
+
+
+async def test_another_request_under_the_same_key_is_refused(db: Database) -> None:
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4))
+    encode, decode = _codec()
+    await run_once(db, clock, key, b"fields", effect, encode, decode)
+    with pytest.raises(Refusal) as refused:
+        await run_once(db, clock, key, b"other fields", effect, encode, decode)
+    assert refused.value.reason is Reason.REQUEST_ID_REUSED
+    custom = Refusal(Reason.ENROLMENT_TOKEN_INVALID, "spent")
+    with pytest.raises(Refusal) as clashed:
+        await run_once(db, clock, key, b"other", effect, encode, decode, clash=lambda: custom)
+    assert clashed.value is custom and await effect.applied(db) == 1
+
+
+async def test_a_refusal_undoes_the_work_and_is_itself_the_answer(db: Database) -> None:
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4), refuse=True)
+    encode, decode = _codec()
+    with pytest.raises(Refusal) as first:
+        await run_once(db, clock, key, b"f", effect, encode, decode)
+    with pytest.raises(Refusal) as again:
+        await run_once(db, clock, key, b"f", effect, encode, decode)
+    assert first.value.reason is again.value.reason is Reason.STOCK_EXHAUSTED
+    assert again.value.replayed and not first.value.replayed
+    assert effect.calls == 1 and await effect.applied(db) == 0
+
+
+async def test_a_refusal_not_kept_leaves_the_request_open(db: Database) -> None:
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4), refuse=True)
+    encode, decode = _codec()
+    for _ in range(2):
+        with pytest.raises(Refusal):
+            await run_once(db, clock, key, b"f", effect, encode, decode, keep_refusals=False)
+    effect.refuse = False
+    assert await run_once(db, clock, key, b"f", effect, encode, decode) == 1003
+
+
+async def test_twins_racing_apply_once_and_share_the_answer(db: Database) -> None:
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4))
+    encode, decode = _codec()
+    answers = await asyncio.gather(*(run_once(db, clock, key, b"f", effect, encode, decode) for _ in range(8)))
+    assert len(set(answers)) == 1 and await effect.applied(db) == 1
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "x" * 129, "tab\t", "é"])
+def test_request_ids_are_printable_ascii(bad: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        check_request_id(bad)
+    assert refused.value.reason is Reason.FIELD_INVALID and refused.value.metadata == {"field": "request_id"}
