@@ -227,7 +227,8 @@ INSERT INTO vouchers (voucher_id, campaign_id, kid, uses_allowed, uses_made, iss
 SELECT 'vch_' || lpad(to_hex(i), 16, '0'), 'cmp_000000000001', '0000beef', 1000000, 0, 0
 FROM generate_series(1, {vouchers}) AS i;
 """
-# The writes of one redemption as Redeemer._redeem_statements makes them, on one campaign as in the
+# The writes of one redemption as the platform's SQLite path makes them (the voucher's use, the campaign's
+# prize, the redemption and its first answer), on one campaign as in the
 # platform run (so every transaction updates the same campaign row, as redemptions do). Each takes a
 # random voucher from a large range with uses_allowed high: two clients rarely meet on one voucher and
 # a repeat is never refused. The platform may phrase it otherwise (a CTE, replay checks); the rows
@@ -254,29 +255,42 @@ INSERT INTO redemptions (redemption_id, voucher_id, campaign_id, store_id, redee
                          request_sha256, redeemed_us, uses_remaining)
   VALUES ('rdm_' || lpad(to_hex(:r::bigint), 16, '0'), {_VOUCHER}, 'cmp_000000000001', '{STORE_ID}',
           'ptn_000000000001', 'bench-' || :r, decode(repeat('ab', 32), 'hex'), {_NOW}, 0);
+INSERT INTO idempotency (principal_id, method, request_id, request_sha256, response, created_us)
+  VALUES ('ptn_000000000001', 'Redeem', 'bench-' || :r, decode(repeat('ab', 32), 'hex'),
+          convert_to('rdm_' || lpad(to_hex(:r::bigint), 16, '0'), 'UTF8'), {_NOW});
 COMMIT;
 """
 
 
 def one_statement_script() -> str:
-    """The platform's own one-statement redemption (as compiled for asyncpg), its parameters filled
-    with this benchmark's values: the SQL the platform sends, run with no Python in the way."""
-    from clearpoint.platform.redemption import ONE_STATEMENT_FIXED, ONE_STATEMENT_ORDER, ONE_STATEMENT_SQL
+    """The platform's own claim statement (PostgreSQL's group statement, as compiled for asyncpg) for a
+    batch of one, its parameters filled with this benchmark's values: the SQL the platform sends for a
+    lone redemption, run with no Python in the way."""
+    from clearpoint.platform.agents.ingest import SCAN_LOG
+    from clearpoint.platform.redemption.statements import group_statement
 
+    compiled = group_statement(SCAN_LOG)
     values = {
-        "partner_id": "'ptn_000000000001'",
-        "request_id": "'bench-' || :r",
+        "idx": "0",
         "voucher_id": _VOUCHER,
         "campaign_id": "'cmp_000000000001'",
         "kid": "'0000beef'",
         "store_id": f"'{STORE_ID}'",
+        "principal_id": "'ptn_000000000001'",
+        "method": "'Redeem'",
+        "answer_request_id": "'bench-' || :r",
+        "fingerprint": "decode(repeat('ab', 32), 'hex')",
+        "redeemed_by": "'ptn_000000000001'",
+        "request_id": "'bench-' || :r",
         "redemption_id": "'rdm_' || lpad(to_hex(:r::bigint), 16, '0')",
-        "digest": "decode(repeat('ab', 32), 'hex')",
-        "now": _NOW,
+        "body": "convert_to('rdm_' || lpad(to_hex(:r::bigint), 16, '0'), 'UTF8')",
     }
-    for key, value in ONE_STATEMENT_FIXED.items():
-        values[key] = f"'{value}'" if isinstance(value, str) else str(value)
-    sql = re.sub(r"\$(\d+)", lambda m: f"({values[ONE_STATEMENT_ORDER[int(m.group(1)) - 1]]})", ONE_STATEMENT_SQL)
+    filled = {name: f"ARRAY[{value}]" for name, value in values.items()}
+    filled |= {f"a_{name}": "ARRAY[NULL]" for name in SCAN_LOG.columns}  # not a scan: no row in the scan log
+    filled["now"] = _NOW
+    for key, value in compiled.fixed.items():
+        filled[key] = f"'{value}'" if isinstance(value, str) else str(value)
+    sql = re.sub(r"\$(\d+)", lambda m: f"({filled[compiled.order[int(m.group(1)) - 1]]})", compiled.sql)
     return "\\set v random(1, :vouchers)\n\\set r random(1, 9000000000000000000)\n" + " ".join(sql.split()) + ";\n"
 
 
@@ -285,7 +299,8 @@ def run_pgbench(
 ) -> dict[str, Any]:
     # Each run starts from the same seed, so the second script meets the tables the first one did.
     empty = (
-        "TRUNCATE redemptions, vouchers, campaign_stores, campaign_refusals, campaigns, issuer_keys, api_keys CASCADE"
+        "TRUNCATE idempotency, redemptions, vouchers, campaign_stores, campaign_refusals, campaigns, issuer_keys,"
+        " api_keys CASCADE"
     )
     asyncio.run(_sql(url, empty, "DELETE FROM partners", _SEED.format(vouchers=vouchers), "VACUUM ANALYZE"))
     with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="redeem-") as script:

@@ -191,3 +191,36 @@ async def test_answers_given_before_0003_are_replayed_after_it(empty_database: s
         assert bytes(enrolled) == agent_id.encode()
     finally:
         await platform.close()
+
+
+async def test_0003_goes_down_and_up_again_keeping_refusals(empty_database: str) -> None:
+    db = Database(empty_database)
+    try:
+        await migrate.upgrade(db, "0002")
+        async with db.write() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO idempotency (principal_id, method, request_id, request_sha256, status_code,"
+                    " response, created_us) VALUES ('ptn_000000000001', 'CreateCampaign', 'r1', :h, 3, :body, 1)"
+                ),
+                {"h": b"\x01" * 32, "body": _old_refusal("FIELD_INVALID", "name is empty", 3)},
+            )
+        await migrate.upgrade(db)
+        await migrate.downgrade(db, "0002")
+        async with db.read() as conn:
+            code, body = (await conn.execute(text("SELECT status_code, response FROM idempotency"))).one()
+        status = status_pb2.Status.FromString(bytes(body))
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info)
+        assert (code, status.message, info.reason, dict(info.metadata)) == (
+            3,
+            "name is empty",
+            "FIELD_INVALID",
+            {"field": "x"},
+        )
+        await migrate.upgrade(db)
+        async with db.read() as conn:
+            (refusal,) = (await conn.execute(text("SELECT refusal FROM idempotency"))).one()
+        assert Refusal.from_json(refusal).reason is Reason.FIELD_INVALID
+    finally:
+        await db.dispose()

@@ -29,6 +29,16 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         await conn.run_sync(_run)
 
 
+async def downgrade(db: Database, revision: str) -> None:
+    """Take the schema back to `revision` (an operator's way out of a release)."""
+
+    def _run(sync_conn: Connection) -> None:
+        command.downgrade(alembic_config(sync_conn), revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_run)
+
+
 async def current_revision(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

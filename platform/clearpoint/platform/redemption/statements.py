@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from clearpoint.platform.campaigns.tables import campaigns, vouchers
@@ -96,7 +96,8 @@ class Claimed:
     uses_remaining: int
 
 
-_REQUEST: tuple[tuple[str, TypeEngine[Any]], ...] = (
+# The columns of a batch's requests, each sent as an array (PostgreSQL) or bound one by one (SQLite).
+REQUEST_COLUMNS: tuple[tuple[str, TypeEngine[Any]], ...] = (
     ("idx", Integer()),
     ("voucher_id", String()),
     ("campaign_id", String()),
@@ -139,7 +140,7 @@ class Claimer:
         self._clock = clock
         self._attachment = attachment
         if db.is_postgres:
-            self._group_sql, self._group_order, self._group_fixed = _group_statement(attachment)
+            self._group = group_statement(attachment)
         else:
             self._one = _one_by_one(attachment)
 
@@ -153,8 +154,8 @@ class Claimer:
     async def _claim_group(self, attempts: Sequence[Attempt]) -> list[Claimed | None]:
         now = self._clock()
         columns = [list(c) for c in zip(*(_request_values(a, i) for i, a in enumerate(attempts)), strict=True)]
-        values: dict[str, Any] = dict(self._group_fixed)
-        values.update((name, column) for (name, _), column in zip(_REQUEST, columns, strict=True))
+        values: dict[str, Any] = dict(self._group.fixed)
+        values.update((name, column) for (name, _), column in zip(REQUEST_COLUMNS, columns, strict=True))
         values["now"] = now
         if self._attachment is not None:
             for name in self._attachment.columns:
@@ -163,7 +164,7 @@ class Claimer:
             async with self._db.autocommit() as conn:
                 raw = await conn.get_raw_connection()
                 driver: asyncpg.Connection = raw.driver_connection
-                records = await driver.fetch(self._group_sql, *(values[name] for name in self._group_order))
+                records = await driver.fetch(self._group.sql, *(values[name] for name in self._group.order))
         except (asyncpg.exceptions.NotNullViolationError, asyncpg.exceptions.UniqueViolationError):
             # A campaign without stock for its share, or a twin request answered meanwhile: alone,
             # each request's own outcome is told apart (a lone request here simply claimed nothing).
@@ -229,7 +230,7 @@ def _redemption_row(a: Attempt, now: int, uses_remaining: int) -> dict[str, Any]
 
 
 def _bound_values(a: Attempt, now: int, attachment: Attachment | None) -> dict[str, Any]:
-    values = {f"p_{name}": value for (name, _), value in zip(_REQUEST, _request_values(a, 0), strict=True)}
+    values = {f"p_{name}": value for (name, _), value in zip(REQUEST_COLUMNS, _request_values(a, 0), strict=True)}
     values["now"] = now
     if attachment is not None:
         for name in attachment.columns:
@@ -247,7 +248,7 @@ def _one_by_one(attachment: Attachment | None) -> _OneByOne:
     """SQLite's two UPDATEs per request, built once with bind parameters (building them per call cost
     more CPU than SQLite spent running them)."""
     # Prefixed: an UPDATE reserves its columns' own names for the values it sets.
-    p = {name: bindparam(f"p_{name}", type_=kind) for name, kind in _REQUEST}
+    p = {name: bindparam(f"p_{name}", type_=kind) for name, kind in REQUEST_COLUMNS}
     now = bindparam("now", type_=BigInteger())
     terms = Terms(p["voucher_id"], p["campaign_id"], p["kid"], p["store_id"], now, literal(1))
     guards = [~once.answered(p["principal_id"], p["method"], p["answer_request_id"])]
@@ -273,11 +274,16 @@ def _one_by_one(attachment: Attachment | None) -> _OneByOne:
     return _OneByOne(claim_use, claim_prize)
 
 
-def _group_statement(attachment: Attachment | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """The PostgreSQL statement for a batch, compiled once for asyncpg: (SQL text, parameter order,
-    the values of the parameters that are constants of the statement)."""
-    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in _REQUEST]
-    names = [name for name, _ in _REQUEST]
+class Compiled(NamedTuple):
+    sql: str  # for asyncpg, parameters as $1, $2, ...
+    order: tuple[str, ...]  # the parameter named by each $n
+    fixed: dict[str, Any]  # the parameters that are constants of the statement, with their values
+
+
+def group_statement(attachment: Attachment | None) -> Compiled:
+    """The PostgreSQL statement for a batch, compiled once for asyncpg."""
+    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in REQUEST_COLUMNS]
+    names = [name for name, _ in REQUEST_COLUMNS]
     if attachment is not None:
         for name in attachment.columns:
             arrays.append(bindparam(f"a_{name}", type_=ARRAY(attachment.table.c[name].type)))
@@ -357,6 +363,5 @@ def _group_statement(attachment: Attachment | None) -> tuple[str, tuple[str, ...
         .add_cte(*ctes)
     )
     compiled = statement.compile(dialect=make_url("postgresql+asyncpg://").get_dialect()())
-    order = tuple(compiled.positiontup or ())
     fixed = {name: value for name, value in compiled.params.items() if value is not None}
-    return str(compiled), order, fixed
+    return Compiled(str(compiled), tuple(compiled.positiontup or ()), fixed)

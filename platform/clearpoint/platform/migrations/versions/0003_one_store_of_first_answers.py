@@ -70,6 +70,16 @@ def _status_bytes(refusal: str) -> bytes:
     return status_pb2.Status(code=_CODES[data["reason"]], message=data["message"], details=[detail]).SerializeToString()
 
 
+def _rewrite_refusals(bind: Any, column: Any, values: Any) -> None:
+    """Each stored refusal (`column` not empty) rewritten with `values(row)`: one row at a time, as few exist."""
+    found = bind.execute(
+        sa.select(answers.c.principal_id, answers.c.method, answers.c.request_id, column).where(column.is_not(None))
+    ).all()
+    for row in found:
+        key = (answers.c.principal_id == row[0], answers.c.method == row[1], answers.c.request_id == row[2])
+        bind.execute(answers.update().where(*key).values(values(row[3])))
+
+
 def _insert_missing(bind: Any, rows: list[dict[str, Any]]) -> None:
     """Insert first answers that are not there yet (a row already there is the first answer)."""
     for start in range(0, len(rows), CHUNK):
@@ -91,21 +101,8 @@ def upgrade() -> None:
     bind = op.get_bind()
     with op.batch_alter_table("idempotency") as batch:
         batch.add_column(sa.Column("refusal", sa.Text(), nullable=True))
-    refused = bind.execute(
-        sa.select(answers.c.principal_id, answers.c.method, answers.c.request_id, answers.c.response).where(
-            answers.c.status_code != 0
-        )
-    ).all()
-    for row in refused:
-        bind.execute(
-            answers.update()
-            .where(
-                answers.c.principal_id == row.principal_id,
-                answers.c.method == row.method,
-                answers.c.request_id == row.request_id,
-            )
-            .values(refusal=_refusal_json(bytes(row.response)), response=b"")
-        )
+    refused = sa.case((answers.c.status_code != 0, answers.c.response), else_=sa.null())
+    _rewrite_refusals(bind, refused, lambda status: {"refusal": _refusal_json(bytes(status)), "response": b""})
     with op.batch_alter_table("idempotency") as batch:
         batch.drop_column("status_code")
 
@@ -201,20 +198,10 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("idempotency") as batch:
         batch.add_column(sa.Column("status_code", sa.Integer(), nullable=False, server_default="0"))
-    refused = bind.execute(
-        sa.select(answers.c.principal_id, answers.c.method, answers.c.request_id, answers.c.refusal).where(
-            answers.c.refusal.is_not(None)
-        )
-    ).all()
-    for row in refused:
-        bind.execute(
-            answers.update()
-            .where(
-                answers.c.principal_id == row.principal_id,
-                answers.c.method == row.method,
-                answers.c.request_id == row.request_id,
-            )
-            .values(status_code=_CODES[json.loads(row.refusal)["reason"]], response=_status_bytes(row.refusal))
-        )
+    _rewrite_refusals(
+        bind,
+        answers.c.refusal,
+        lambda refusal: {"status_code": _CODES[json.loads(refusal)["reason"]], "response": _status_bytes(refusal)},
+    )
     with op.batch_alter_table("idempotency") as batch:
         batch.drop_column("refusal")
