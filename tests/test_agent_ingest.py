@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from clearpoint.platform.agents.tables import agent_scans, scan_rejections
@@ -221,3 +223,24 @@ async def test_garbage_on_the_stream_ends_it_with_invalid_argument(platform: Run
                 pass
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refusal_of(caught.value).reason == "FIELD_INVALID"
+
+
+async def test_the_same_scans_on_two_streams_at_once_are_applied_once(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    """An agent that reconnects while its old stream is still being worked on sends its scans twice
+    at once: each scan, accepted, refused or not a voucher, has one first answer and is applied once."""
+    campaign_id, codes = await _voucher_codes(platform, partner, 10)
+    agent_id, key = await enrol_agent(platform, partner)
+    scans = [signed(agent_id, key, i + 1, code.encode()) for i, code in enumerate(codes)]
+    scans += [signed(agent_id, key, 11 + i, f"400638133393{i}".encode()) for i in range(10)]
+    scans += [signed(agent_id, key, 21 + i, codes[i].encode()) for i in range(10)]  # used by then, or not
+    first, second = await asyncio.gather(stream_scans(platform.target, scans), stream_scans(platform.target, scans))
+    assert sorted(first) == sorted(second) == list(range(1, 31))
+    for seq in range(1, 31):
+        a, b = first[seq], second[seq]
+        assert (a.outcome, a.reason, a.redemption_id) == (b.outcome, b.reason, b.redemption_id), seq
+        assert a.outcome != A.SCAN_OUTCOME_REJECTED, (seq, a.message)
+    assert await _redeemed(partner, campaign_id) == 10
+    accepted = [first[s] for s in range(1, 31) if first[s].outcome == A.SCAN_OUTCOME_ACCEPTED]
+    assert len(accepted) == 10 and len({a.redemption_id for a in accepted}) == 10

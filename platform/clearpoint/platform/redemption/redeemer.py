@@ -187,11 +187,12 @@ class Redeemer:
             if a is not None and request.attached is not None:
                 if not await self._condition_met(conn, a, request.attached):
                     raise Refusal(a.unmet, "this request may not be redeemed")
+            # The first answer before anything else: a twin that stored its own first is told apart here.
+            if not await once.record(self.db, conn, request.key, request.fingerprint, now, refusal=refused):
+                raise _Twin
+            if a is not None and request.attached is not None:
                 row = {**a.refused(request.attached, refused.reason), a.time_column: now}
                 await conn.execute(a.table.insert().values(row))
-            kept = await once.record(self.db, conn, request.key, request.fingerprint, now, refusal=refused)
-            if not kept:
-                raise _Twin
             if checked is not None and refused.reason is not Reason.VOUCHER_UNKNOWN:
                 # Only an authentic code's campaign is credited; a forged one names what it likes.
                 known = await conn.scalar(
