@@ -7,7 +7,7 @@ statement as the change it describes, so the two never disagree. A replay with t
 gets the stored answer and changes nothing; a different request under the same key is refused
 (REQUEST_ID_REUSED, unless the caller names another refusal for such a clash). This is the one
 way every capability keeps a request from being applied twice: `run_once` for ordinary calls, and
-`answered`, `row` and `lookup_many` for statements that apply many requests at once.
+`answered` and `row` for statements that apply many requests at once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from clearpoint.platform.core.clock import Clock
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.core.tables import first_answers
-from sqlalchemy import ColumnElement, bindparam, exists, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -91,17 +91,6 @@ async def lookup(conn: AsyncConnection, key: RequestKey) -> FirstAnswer | None:
         )
     ).first()
     return None if row is None else _first_answer(row)
-
-
-async def lookup_many(conn: AsyncConnection, keys: Sequence[RequestKey]) -> dict[RequestKey, FirstAnswer]:
-    """The first answers to any of `keys`, in one read."""
-    if not keys:
-        return {}
-    wanted = tuple_(first_answers.c.principal_id, first_answers.c.method, first_answers.c.request_id).in_(
-        [(k.principal_id, k.method, k.request_id) for k in set(keys)]
-    )
-    rows = await conn.execute(select(*_COLUMNS).where(wanted))
-    return {RequestKey(r.principal_id, r.method, r.request_id): _first_answer(r) for r in rows}
 
 
 def answered(principal_id: Any, method: Any, request_id: Any) -> ColumnElement[bool]:
