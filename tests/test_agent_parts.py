@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,11 @@ async def test_journal_numbers_signs_and_keeps_scans_across_restarts(tmp_path: P
     assert [s.sequence for s in first] == [1, 2, 3] and journal.backlog == 3
     assert await journal.record_answer(Answer(2, Outcome.ACCEPTED, "", "prize: cola", prize="cola"))
     assert not await journal.record_answer(Answer(2, Outcome.ACCEPTED, "", "again"))  # a replayed answer
+    # Answers commit without an fsync (replayable); the connection is back to FULL for the next scan,
+    # also after an answer that failed to store.
+    with pytest.raises(sqlite3.Error):
+        await journal.record_answer(Answer(3, Outcome.ACCEPTED, "", "x", prize=object()))  # type: ignore[arg-type]
+    assert await _synchronous(journal) == 2  # FULL
     await journal.close()
     journal = await Journal.open(path, AGENT, key)  # a restart
     assert journal.backlog == 2
@@ -179,6 +185,11 @@ async def test_journal_numbers_signs_and_keeps_scans_across_restarts(tmp_path: P
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(JournalError, match="cannot be used"):
         await Journal.open(garbage, AGENT, key)
+
+
+async def _synchronous(journal: Journal) -> int:
+    """The journal connection's PRAGMA synchronous (2 is FULL), read on its own thread."""
+    return int(await journal._call(lambda: journal._db.execute("PRAGMA synchronous").fetchone()[0]))  # type: ignore[union-attr]
 
 
 class _Recorder:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+from clearpoint.formats.ed25519 import signature_valid
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 SCAN_CONTEXT = b"clearpoint.v1.SignedScan\n"
@@ -81,11 +81,7 @@ def sign_scan(key: Ed25519PrivateKey, scan: ScanFields) -> bytes:
 
 def scan_signature_valid(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     """Whether `signature` is the key's signature over `message` (the canonical bytes)."""
-    try:
-        public.verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True
+    return signature_valid(public, signature, message)
 
 
 def enrol_proof_message(token: str, display_name: str) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import base45
 import cbor2
-from cryptography.exceptions import InvalidSignature
+from clearpoint.formats.ed25519 import signature_valid
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 PREFIX = "CP1:"
@@ -299,9 +299,5 @@ def parse_code(code: str) -> ParsedCode:
 
 def verify_signature(parsed: ParsedCode, public_key: Ed25519PublicKey) -> None:
     """The issuer signature over the Sig_structure; the caller picks public_key by parsed.kid."""
-    try:
-        public_key.verify(parsed.signature, parsed.signed_bytes)
-    except InvalidSignature:
-        raise TokenError(
-            "SIGNATURE_INVALID", "The voucher code's signature does not match: it is forged or damaged."
-        ) from None
+    if not signature_valid(public_key, parsed.signature, parsed.signed_bytes):
+        raise TokenError("SIGNATURE_INVALID", "The voucher code's signature does not match: it is forged or damaged.")

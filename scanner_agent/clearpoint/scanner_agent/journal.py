@@ -2,8 +2,11 @@
 
 A scan is numbered, signed and committed here (WAL, synchronous=FULL: on disk when append
 returns) before anything else happens to it; the platform's answer is written to the same row
-later. Rows without an answer are the backlog the uplink resends, in sequence order, after any
-outage or restart; rows with one are the store's claim book.
+later, without waiting for the disk (synchronous=NORMAL for that commit): an answer lost to a power
+cut leaves its scan unanswered, so it is resent and the platform replays the same first answer.
+The next scan's commit syncs the write-ahead log, earlier answers included. Rows without an
+answer are the backlog the uplink resends, in sequence order, after any outage or restart; rows
+with one are the store's claim book.
 
 SQLite calls block, so they run on one dedicated thread: the event loop keeps reading scanners
 while a commit waits for the disk, and one thread means one writer, so no lock is ever contended.
@@ -203,7 +206,7 @@ class Journal:
         return (await self.record_answers([answer]))[0]
 
     async def record_answers(self, answers: list[Answer]) -> list[bool]:
-        """Store several answers in one commit (one fsync); for each, whether it was the first."""
+        """Store several answers in one commit; for each, whether it was the first."""
         return await self._call(self._record_answers, answers)
 
     def _record_answers(self, answers: list[Answer]) -> list[bool]:
@@ -211,6 +214,7 @@ class Journal:
         db = self._db
         now = time.time_ns() // 1000
         firsts = []
+        db.execute("PRAGMA synchronous=NORMAL")  # replayable from the platform: no fsync (module docstring)
         db.execute("BEGIN IMMEDIATE")
         try:
             for a in answers:
@@ -237,6 +241,8 @@ class Journal:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:
+            db.execute("PRAGMA synchronous=FULL")
         self.backlog -= sum(firsts)
         return firsts
 
