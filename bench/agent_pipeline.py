@@ -9,9 +9,11 @@ One run measures two things, each beside a bare baseline measured in the same ru
    framing, the hop to the journal's thread, signing and the SQL transaction. Beside it: a bare SQLite INSERT+COMMIT
    of the same row (WAL, FULL), an fsync of a plain file, and the scan's wire time at 9600 baud.
 2. Scans per second into the platform: the real `Uplink` draining a journal of N signed scans into the real platform
-   (its own process), one agent and then several at once (each its own process), beside the platform's unary Redeem
-   rate in the same run, a no-op grpc.aio bidi server driven by a bare windowed client, and the real `Uplink` against
-   that same no-op server (the agent's client-side cost alone).
+   (its own process; several scans a message, as an agent with a backlog sends them), the same sending one scan a
+   message, then several agents at once (each its own process), beside the platform's unary Redeem rate in the same
+   run, a no-op grpc.aio bidi server driven by a bare windowed client (one scan a message), and the real `Uplink`
+   against that same no-op server (the agent's client-side cost alone; the no-op server does not announce batches,
+   so this row goes one scan a message).
 
 Progress goes to stderr; the table (or `-o json`) to stdout.
 """
@@ -437,7 +439,9 @@ async def bare_stream(target: str, requests: list[agents_pb2.StreamScansRequest]
     return run.finish(time.perf_counter() - started)
 
 
-async def uplink_stream(target: str, agent_id: str, journal: Journal, window: int) -> StreamRun:
+async def uplink_stream(
+    target: str, agent_id: str, journal: Journal, window: int, per_message: int = UplinkSettings.scans_per_message
+) -> StreamRun:
     """The real Uplink draining the journal: timed from its start (it opens the channel) to a backlog of 0."""
     run = StreamRun(journal.backlog)
     outcomes: Counter[str] = Counter()
@@ -448,7 +452,8 @@ async def uplink_stream(target: str, agent_id: str, journal: Journal, window: in
         if journal.backlog == 0:
             drained.set()
 
-    uplink = Uplink(UplinkSettings(target=target, window=window), agent_id, journal, on_answer)
+    settings = UplinkSettings(target=target, window=window, scans_per_message=per_message)
+    uplink = Uplink(settings, agent_id, journal, on_answer)
     started = time.perf_counter()
     task = asyncio.create_task(uplink.run())
     try:
@@ -477,8 +482,9 @@ class Seeded:
 
 async def seed(target: str, operator_key: str, directory: Path, scans: int, agents: int) -> Seeded:
     """Through the real platform's gRPC API: an issuer key, a partner, a campaign with stock for every row, its
-    vouchers, and 1 + `agents` store agents enrolled through the real AgentService (the first for the one-stream
-    row, the others streaming at once). Every row gets `scans` vouchers of its own."""
+    vouchers, and 2 + `agents` store agents enrolled through the real AgentService (the first for the one-stream
+    row, the second for the same sending one scan a message, the others streaming at once). Every row gets `scans`
+    vouchers of its own."""
     tag = secrets.token_hex(4)
     options = [("grpc.max_receive_message_length", 64 << 20)]
     async with grpc.aio.insecure_channel(target, options=options) as channel:
@@ -501,25 +507,26 @@ async def seed(target: str, operator_key: str, directory: Path, scans: int, agen
                 prize_description="a bench prize",
                 valid_from=timestamp(time.time() - 3600),
                 valid_until=timestamp(time.time() + 86_400),
-                total_stock=3 * scans,
+                total_stock=4 * scans,
                 uses_per_voucher=1,
             ),
             metadata=as_partner,
         )
         codes: list[str] = []
-        while len(codes) < 3 * scans:
+        while len(codes) < 4 * scans:
             issued = await campaigns.IssueVouchers(
                 campaigns_pb2.IssueVouchersRequest(
                     request_id=f"bench-issue-{tag}-{len(codes)}",
                     campaign_id=created.campaign.campaign_id,
-                    count=min(10_000, 3 * scans - len(codes)),
+                    count=min(10_000, 4 * scans - len(codes)),
                 ),
                 metadata=as_partner,
                 timeout=300,
             )
             codes.extend(v.code for v in issued.vouchers)
         enrolled = []
-        shares = [codes[scans : 2 * scans]] + [codes[2 * scans :][i::agents] for i in range(agents)]
+        shares = [codes[scans : 2 * scans], codes[2 * scans : 3 * scans]]
+        shares += [codes[3 * scans :][i::agents] for i in range(agents)]
         for i, share in enumerate(shares):
             token = await agents_pb2_grpc.AgentServiceStub(channel).CreateEnrolmentToken(
                 agents_pb2.CreateEnrolmentTokenRequest(
@@ -592,13 +599,20 @@ async def unary_redeems(target: str, api_key: str, codes: list[str], concurrency
     return run.finish(time.perf_counter() - started)
 
 
-def uplink_run(target: str, agent_id: str, path: Path, key: Ed25519PrivateKey, window: int) -> StreamRun:
+def uplink_run(
+    target: str,
+    agent_id: str,
+    path: Path,
+    key: Ed25519PrivateKey,
+    window: int,
+    per_message: int = UplinkSettings.scans_per_message,
+) -> StreamRun:
     """The real Uplink draining the journal at `path`, on a loop of its own."""
 
     async def go() -> StreamRun:
         journal = await Journal.open(path, agent_id, key)
         try:
-            return await uplink_stream(target, agent_id, journal, window)
+            return await uplink_stream(target, agent_id, journal, window, per_message)
         finally:
             await journal.close()
 
@@ -707,7 +721,7 @@ def stream_throughput(directory: Path, scans: int, window: int, agents: int, dat
         target = f"127.0.0.1:{free_port()}"
         platform = start_platform(database, master_key_file, target, cleanup)
         asyncio.run(wait_serving(target, lambda: platform.poll() is None))
-        say(f"stream: seeding over gRPC: a campaign, {3 * scans} vouchers, {1 + agents} enrolled agents")
+        say(f"stream: seeding over gRPC: a campaign, {4 * scans} vouchers, {2 + agents} enrolled agents")
         seeded = asyncio.run(seed(target, operator_key, directory, scans, agents))
         say(f"stream: journaling {2 * scans} scans of distinct voucher codes")
         for agent_id, data_dir, codes in seeded.agents:
@@ -756,8 +770,17 @@ def stream_throughput(directory: Path, scans: int, window: int, agents: int, dat
             say(f"stream: agent Uplink + journal -> clearpoint platform, {scans} scans, window {window}")
             results["real"] = measured(platform.pid, lambda: uplink_run(target, one_id, real_journal, one_key, window))
             say(f"stream: real: {results['real'].rate:.0f} scans/s")
+            say(f"stream: the same, one scan a message, {scans} scans, window {window}")
+            single_id, single_dir, _ = seeded.agents[1]
+            results["real_single"] = measured(
+                platform.pid,
+                lambda: uplink_run(
+                    target, single_id, single_dir / "journal.sqlite3", load_key(single_dir), window, per_message=1
+                ),
+            )
+            say(f"stream: one a message: {results['real_single'].rate:.0f} scans/s")
             say(f"stream: {agents} agents at once -> clearpoint platform, {scans} scans in all, window {window} each")
-            results["several"] = measured(platform.pid, lambda: several_agents(target, seeded.agents[1:], window))
+            results["several"] = measured(platform.pid, lambda: several_agents(target, seeded.agents[2:], window))
             say(f"stream: {agents} agents: {results['several'].rate:.0f} scans/s")
         finally:
             stop_process(platform)
@@ -766,6 +789,7 @@ def stream_throughput(directory: Path, scans: int, window: int, agents: int, dat
         checks = {
             "unary": results["unary"].accepted == scans,
             "real": results["real"].accepted == scans,
+            "real_single": results["real_single"].accepted == scans,
             "several": results["several"].accepted == scans,
         }
         failed = [name for name, good in checks.items() if not good or results[name].timed_out]
@@ -780,8 +804,9 @@ def stream_throughput(directory: Path, scans: int, window: int, agents: int, dat
                 step()
             except Exception as exc:
                 say(f"cleanup: {exc!r}")
-    rate = {k: results[k].rate for k in ("bare", "uplink_bare", "unary", "real", "several") if k in results}
-    cpu = {k: results[k].server_cpu_ms_per_scan for k in ("unary", "real", "several") if k in results}
+    kinds = ("bare", "uplink_bare", "unary", "real", "real_single", "several")
+    rate = {k: results[k].rate for k in kinds if k in results}
+    cpu = {k: results[k].server_cpu_ms_per_scan for k in kinds[2:] if k in results}
     results["ratios"] = {
         "real/bare": ratio(rate.get("real", 0), rate.get("bare", 0)),
         "several/bare": ratio(rate.get("several", 0), rate.get("bare", 0)),
@@ -789,8 +814,11 @@ def stream_throughput(directory: Path, scans: int, window: int, agents: int, dat
         "several/unary": ratio(rate.get("several", 0), rate.get("unary", 0)),
         "uplink_bare/bare": ratio(rate.get("uplink_bare", 0), rate.get("bare", 0)),
         "real/uplink_bare": ratio(rate.get("real", 0), rate.get("uplink_bare", 0)),
+        "real_single/bare": ratio(rate.get("real_single", 0), rate.get("bare", 0)),
+        "real/real_single": ratio(rate.get("real", 0), rate.get("real_single", 0)),
         "server_cpu real/unary": ratio(cpu.get("real") or 0, cpu.get("unary") or 0),
         "server_cpu several/unary": ratio(cpu.get("several") or 0, cpu.get("unary") or 0),
+        "server_cpu real_single/unary": ratio(cpu.get("real_single") or 0, cpu.get("unary") or 0),
     }
     return results
 
@@ -846,6 +874,7 @@ def report(cost: dict[str, Any], stream: dict[str, Any], settings: dict[str, Any
         ("agent Uplink + journal -> no-op server", "uplink_bare"),
         ("unary Redeem calls -> clearpoint platform", "unary"),
         ("agent Uplink + journal -> clearpoint platform", "real"),
+        ("  the same, one scan a message", "real_single"),
         (f"{stream['agents']} agents at once -> clearpoint platform", "several"),
     )
     for label, key in labels:

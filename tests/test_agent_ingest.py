@@ -244,3 +244,71 @@ async def test_the_same_scans_on_two_streams_at_once_are_applied_once(
     assert await _redeemed(partner, campaign_id) == 10
     accepted = [first[s] for s in range(1, 31) if first[s].outcome == A.SCAN_OUTCOME_ACCEPTED]
     assert len(accepted) == 10 and len({a.redemption_id for a in accepted}) == 10
+
+
+# -- several scans a message -----------------------------------------------------------------------
+
+
+async def _batched(target: str, requests: list[A.StreamScansRequest]) -> list[A.StreamScansResponse]:
+    """Every response to `requests` sent on one StreamScans call, the announcement first."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+        for request in requests:
+            await call.write(request)
+        await call.done_writing()
+        return [response async for response in call]
+
+
+async def test_several_scans_a_message_are_each_verified_and_answered(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    """A batch is only a way to carry scans: each is checked on its own, so a forged or malformed
+    one is rejected while its neighbours are redeemed, and answers come back several a message."""
+    campaign_id, codes = await _voucher_codes(platform, partner, 6)
+    agent_id, key = await enrol_agent(platform, partner)
+    forged = signed(agent_id, Ed25519PrivateKey.generate(), 3, codes[2].encode())
+    malformed = signed(agent_id, key, 4, codes[3].encode())
+    malformed.symbology = "Q1"
+    first = [signed(agent_id, key, 1, codes[0].encode()), signed(agent_id, key, 2, codes[1].encode()), forged]
+    second = [malformed, signed(agent_id, key, 5, codes[4].encode()), signed(agent_id, key, 6, codes[0].encode())]
+    responses = await _batched(platform.target, [A.StreamScansRequest(scans=first), A.StreamScansRequest(scans=second)])
+    hello, rest = responses[0], responses[1:]
+    assert hello.max_in_flight > 0 and hello.max_scans_per_message >= 3 and not hello.answers
+    assert all(not r.HasField("answer") and r.answers for r in rest), "a batched stream is answered in `answers`"
+    answers = {a.sequence: a for r in rest for a in r.answers}
+    assert sorted(answers) == [1, 2, 3, 4, 5, 6]
+    assert [answers[s].outcome for s in (1, 2, 5)] == [A.SCAN_OUTCOME_ACCEPTED] * 3
+    assert answers[3].reason == errors_pb2.REASON_SCAN_SIGNATURE_INVALID
+    assert answers[4].reason == errors_pb2.REASON_FIELD_INVALID
+    assert answers[6].reason == errors_pb2.REASON_VOUCHER_ALREADY_REDEEMED  # the same voucher as scan 1
+    assert await _redeemed(partner, campaign_id) == 3
+    # The whole batch again (a resend after a lost answer): the first answers, nothing applied twice.
+    again = await _batched(platform.target, [A.StreamScansRequest(scans=first + second[1:])])
+    replayed = {a.sequence: a for r in again[1:] for a in r.answers}
+    assert replayed[1].replayed and replayed[1].redemption_id == answers[1].redemption_id
+    assert replayed[5].replayed and replayed[5].redemption_id == answers[5].redemption_id
+    assert await _redeemed(partner, campaign_id) == 3
+
+
+@pytest.mark.parametrize("shape", ["both fields", "too many", "too many, unsigned"])
+async def test_a_request_outside_the_batch_rules_ends_the_stream_with_invalid_argument(
+    platform: RunningPlatform, partner: Client, shape: str
+) -> None:
+    campaign_id, codes = await _voucher_codes(platform, partner, 1)
+    agent_id, key = await enrol_agent(platform, partner)
+    hello = (await _batched(platform.target, []))[0]
+    most = hello.max_scans_per_message
+    if shape == "both fields":
+        request = A.StreamScansRequest(
+            scan=signed(agent_id, key, 1, codes[0].encode()), scans=[signed(agent_id, key, 2, b"4006381333931")]
+        )
+    elif shape == "too many":
+        request = A.StreamScansRequest(scans=[signed(agent_id, key, i + 1, codes[0].encode()) for i in range(most + 1)])
+    else:
+        request = A.StreamScansRequest(scans=[A.SignedScan() for _ in range(10 * most)])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _batched(platform.target, [request])
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refusal_of(caught.value).reason == "FIELD_INVALID"
+    assert "scan" in (caught.value.details() or "")
+    assert await _redeemed(partner, campaign_id) == 0  # nothing of a refused request is applied

@@ -250,35 +250,53 @@ def test_backoff_grows_is_capped_jittered_and_resets() -> None:
 
 
 class _SilentPlatform(agents_pb2_grpc.AgentServiceServicer):
-    """Reads scans and answers only when told to: shows how many the agent keeps on the wire."""
+    """Reads scans and answers only when told to: shows how many the agent keeps on the wire, and
+    how it packs them. `announce` is the max_scans_per_message it says it reads (0: one a message)."""
 
-    def __init__(self) -> None:
+    def __init__(self, announce: int = 0) -> None:
+        self.announce = announce
         self.received: list[int] = []
+        self.requests: list[tuple[str, list[int]]] = []  # (field used, sequences carried)
         self.release = asyncio.Event()
 
     async def StreamScans(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        yield agents_pb2.StreamScansResponse(max_in_flight=64)
+        yield agents_pb2.StreamScansResponse(max_in_flight=64, max_scans_per_message=self.announce)
         pending: list[int] = []
+        batched = False
 
         async def read() -> None:
+            nonlocal batched
             async for request in request_iterator:
-                self.received.append(request.scan.sequence)
-                pending.append(request.scan.sequence)
+                carried = [s.sequence for s in request.scans] if request.scans else [request.scan.sequence]
+                batched = batched or bool(request.scans)
+                self.requests.append(("scans" if request.scans else "scan", carried))
+                self.received.extend(carried)
+                pending.extend(carried)
 
         reader = asyncio.create_task(read())
         await self.release.wait()
         while pending or not reader.done():
-            while pending:
-                seq = pending.pop(0)
-                yield agents_pb2.StreamScansResponse(
-                    answer=agents_pb2.ScanAnswer(sequence=seq, outcome=agents_pb2.SCAN_OUTCOME_NOT_A_VOUCHER)
-                )
+            answers = [
+                agents_pb2.ScanAnswer(sequence=seq, outcome=agents_pb2.SCAN_OUTCOME_NOT_A_VOUCHER) for seq in pending
+            ]
+            pending.clear()
+            if batched and answers:
+                yield agents_pb2.StreamScansResponse(answers=answers)
+            for answer in [] if batched else answers:
+                yield agents_pb2.StreamScansResponse(answer=answer)
             await asyncio.sleep(0.01)
 
 
-async def test_the_agent_keeps_at_most_its_window_on_the_wire(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("announce", "per_message", "packed"),
+    [(0, 8, 1), (32, 8, 4), (32, 1, 1), (2, 8, 2)],
+    ids=["platform reads one a message", "batches of a quarter window", "agent set to one", "platform's limit"],
+)
+async def test_the_agent_keeps_at_most_its_window_on_the_wire(
+    tmp_path: Path, announce: int, per_message: int, packed: int
+) -> None:
     server = grpc.aio.server()
-    platform = _SilentPlatform()
+    platform = _SilentPlatform(announce)
     agents_pb2_grpc.add_AgentServiceServicer_to_server(platform, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -290,7 +308,8 @@ async def test_the_agent_keeps_at_most_its_window_on_the_wire(tmp_path: Path) ->
     async def on_answer(scan, answer, first):  # type: ignore[no-untyped-def]
         answered.append(answer.sequence)
 
-    uplink = Uplink(UplinkSettings(f"127.0.0.1:{port}", window=16), AGENT, journal, on_answer)
+    settings = UplinkSettings(f"127.0.0.1:{port}", window=16, scans_per_message=per_message)
+    uplink = Uplink(settings, AGENT, journal, on_answer)
     task = asyncio.create_task(uplink.run())
     try:
         await asyncio.sleep(1.0)
@@ -302,6 +321,10 @@ async def test_the_agent_keeps_at_most_its_window_on_the_wire(tmp_path: Path) ->
             await asyncio.sleep(0.05)
         assert sorted(answered) == list(range(1, 101)) and journal.backlog == 0
         assert platform.received == list(range(1, 101))
+        fields = {field for field, _ in platform.requests}
+        assert fields == ({"scans"} if packed > 1 else {"scan"}), "batches only to a platform that reads them"
+        sizes = [len(carried) for _, carried in platform.requests]
+        assert max(sizes) == packed, sizes  # a backlog goes as full batches, never over the limits
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -1,15 +1,17 @@
 """The agent's side of StreamScans: journaled scans out, answers in, across any number of outages.
 
 The journal is the only queue. A session sends unanswered scans in sequence order, keeping at
-most `window` unanswered on the wire; each answer is written to the journal before the cashier
-hears it. When the stream breaks, every scan without an answer is simply sent again on the next
-session: the platform deduplicates by (agent, sequence), so at-least-once here is exactly-once
-there.
+most `window` unanswered on the wire, several to a message when there is a backlog and the
+platform reads them (catching up after an outage then pays the per-message cost once for several
+scans); each answer is written to the journal before the cashier hears it. When the stream
+breaks, every scan without an answer is simply sent again on the next session: the platform
+deduplicates by (agent, sequence), so at-least-once here is exactly-once there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -25,6 +27,10 @@ from google.protobuf import timestamp_pb2
 
 log = logging.getLogger(__name__)
 
+# How long a new session waits for the platform's first message (its limits) before sending anyway,
+# one scan a message; the platform sends it at once, so this only matters with one that does not.
+_ANNOUNCEMENT_WAIT_S = 2.0
+
 OUTCOMES: dict[agents_pb2.ScanOutcome, Outcome] = {
     agents_pb2.SCAN_OUTCOME_ACCEPTED: Outcome.ACCEPTED,
     agents_pb2.SCAN_OUTCOME_REFUSED: Outcome.REFUSED,
@@ -37,6 +43,9 @@ OUTCOMES: dict[agents_pb2.ScanOutcome, Outcome] = {
 class UplinkSettings:
     target: str
     window: int = 32
+    # The most scans in one request, to a platform that reads several (max_scans_per_message); also at
+    # most a quarter of the window, so answers to earlier messages come back while later ones go out.
+    scans_per_message: int = 8
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
     keepalive_s: float = 20.0
@@ -68,20 +77,28 @@ def make_channel(settings: UplinkSettings) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(settings.target, options=options)
 
 
-def to_request(agent_id: str, scan: JournaledScan) -> agents_pb2.StreamScansRequest:
+def signed_scan(agent_id: str, scan: JournaledScan) -> agents_pb2.SignedScan:
     ts = timestamp_pb2.Timestamp()
     ts.FromMicroseconds(scan.scan_us)
-    return agents_pb2.StreamScansRequest(
-        scan=agents_pb2.SignedScan(
-            agent_id=agent_id,
-            scanner_id=scan.scanner_id,
-            sequence=scan.sequence,
-            scan_time=ts,
-            symbology=scan.symbology,
-            data=scan.data,
-            signature=scan.signature,
-        )
+    return agents_pb2.SignedScan(
+        agent_id=agent_id,
+        scanner_id=scan.scanner_id,
+        sequence=scan.sequence,
+        scan_time=ts,
+        symbology=scan.symbology,
+        data=scan.data,
+        signature=scan.signature,
     )
+
+
+def to_request(agent_id: str, scan: JournaledScan) -> agents_pb2.StreamScansRequest:
+    """One scan a message: what every platform reads."""
+    return agents_pb2.StreamScansRequest(scan=signed_scan(agent_id, scan))
+
+
+def to_batch(agent_id: str, scans: list[JournaledScan]) -> agents_pb2.StreamScansRequest:
+    """Several scans in one message, for a platform that announced max_scans_per_message."""
+    return agents_pb2.StreamScansRequest(scans=[signed_scan(agent_id, scan) for scan in scans])
 
 
 # Reason names without the REASON_ prefix; a reason newer than this agent keeps its number.
@@ -162,28 +179,41 @@ class Uplink:
         call = stub.StreamScans()
         in_flight: dict[int, tuple[float, JournaledScan]] = {}
         window = self.settings.window
+        per_message = 0  # scans one request may carry in `scans`; 0 until the platform says it reads them
         room = asyncio.Event()
+        announced = asyncio.Event()  # the platform's first message, with its limits
         self.sessions += 1
 
         async def send() -> None:
-            # Scans are read from the journal a window at a time, ahead of the room to send them.
+            # Scans are read from the journal a window at a time, ahead of the room to send them; a backlog
+            # goes several a message (UplinkSettings.scans_per_message) once the platform said it reads them.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(announced.wait(), _ANNOUNCEMENT_WAIT_S)
             ahead: deque[JournaledScan] = deque()
             fetched = 0
             while True:
                 while len(in_flight) < window:
-                    if not ahead:
-                        ahead.extend(await self.journal.unanswered(fetched, window))
+                    most = min(per_message, self.settings.scans_per_message, window // 4)
+                    group_size = min(max(1, most), window - len(in_flight))
+                    if len(ahead) < group_size:
+                        more = await self.journal.unanswered(fetched, window)
+                        if more:
+                            ahead.extend(more)
+                            fetched = more[-1].sequence
                         if not ahead:
                             break
-                        fetched = ahead[-1].sequence
-                    scan = ahead.popleft()
-                    in_flight[scan.sequence] = (time.monotonic(), scan)
+                    group = [ahead.popleft() for _ in range(min(group_size, len(ahead)))]
+                    sent_at = time.monotonic()
+                    for scan in group:
+                        in_flight[scan.sequence] = (sent_at, scan)
+                    several = per_message and self.settings.scans_per_message > 1
+                    request = to_batch(self.agent_id, group) if several else to_request(self.agent_id, group[0])
                     try:
-                        await call.write(to_request(self.agent_id, scan))
+                        await call.write(request)
                     except asyncio.InvalidStateError:
                         # The call already ended; its status comes out of the read side. Wait to be cancelled.
                         await asyncio.get_running_loop().create_future()
-                    self.sent += 1
+                    self.sent += len(group)
                 self._wake.clear()
                 room.clear()
                 # Re-check after clearing, so a scan journaled in between is not left waiting.
@@ -239,8 +269,13 @@ class Uplink:
                     log.info("platform link up (%s); %d scans to send", self.settings.target, self.journal.backlog)
                 if response.max_in_flight:
                     window = max(1, min(self.settings.window, response.max_in_flight))
+                if response.max_scans_per_message > 0:
+                    per_message = response.max_scans_per_message
+                announced.set()
                 if response.HasField("answer"):
                     answers.put_nowait(from_answer(response.answer))
+                for answer in response.answers:
+                    answers.put_nowait(from_answer(answer))
         except asyncio.CancelledError:
             if failed and session is not None:
                 session.uncancel()  # the cancel was ours, to stop reading: the failure is the outcome

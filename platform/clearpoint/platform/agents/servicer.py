@@ -20,6 +20,8 @@ A = agents_pb2
 
 # Unanswered scans read from one stream at once; the agent's own window should be no larger.
 MAX_IN_FLIGHT = 64
+# Scans one request may carry; a backlog goes several a message, so the per-message cost is shared.
+MAX_SCANS_PER_MESSAGE = 32
 # Ingest tasks outlive a stream that drops mid-scan (their answer is stored for the resend).
 _finishing: set[asyncio.Task[Any]] = set()
 
@@ -70,19 +72,22 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
 
         Scans of the same barcode are applied in sequence order (a later one waits for the earlier),
         so "the first scan wins" holds even though different barcodes are redeemed concurrently.
+        An agent that sends several scans a message (`scans`) gets the answers settled together in
+        one message (`answers`); one that sends `scan` gets one answer a message.
         """
-        answers: asyncio.Queue[A.StreamScansResponse | BaseException | None] = asyncio.Queue()
+        answers: asyncio.Queue[A.ScanAnswer | BaseException | None] = asyncio.Queue()
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         latest: dict[bytes, asyncio.Task[Any]] = {}
+        batched = False
 
         async def one(scan: A.SignedScan, received_us: int, before: asyncio.Task[Any] | None) -> None:
             try:
                 if before is not None:
                     await asyncio.wait([before])
                 answer = await self.p.ingest.ingest(wire.scan_fields(scan), scan.signature, received_us)
-                await answers.put(A.StreamScansResponse(answer=wire.scan_answer(answer)))
+                answers.put_nowait(wire.scan_answer(answer))
             except BaseException as exc:  # the stream ends with it; the agent reconnects and resends
-                await answers.put(exc)
+                answers.put_nowait(exc)
                 raise
             finally:
                 slots.release()
@@ -97,32 +102,49 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
             return done
 
         async def read() -> None:
+            nonlocal batched
             try:
                 async for request in request_iterator:
-                    await slots.acquire()
-                    scan = request.scan
-                    task = asyncio.create_task(one(scan, self.p.clock(), latest.get(scan.data)))
-                    latest[scan.data] = task
-                    _finishing.add(task)
-                    task.add_done_callback(_finishing.discard)
-                    task.add_done_callback(forget(scan.data))
+                    scans = wire.scans_of(request, MAX_SCANS_PER_MESSAGE)
+                    batched = batched or len(request.scans) > 0
+                    received_us = self.p.clock()
+                    for scan in scans:
+                        await slots.acquire()
+                        task = asyncio.create_task(one(scan, received_us, latest.get(scan.data)))
+                        latest[scan.data] = task
+                        _finishing.add(task)
+                        task.add_done_callback(_finishing.discard)
+                        task.add_done_callback(forget(scan.data))
                 pending = list(latest.values())
                 if pending:
                     await asyncio.wait(pending)
-                await answers.put(None)
+                answers.put_nowait(None)
             except BaseException as exc:
-                await answers.put(exc)
+                answers.put_nowait(exc)
 
         reader = asyncio.create_task(read())
         try:
-            yield A.StreamScansResponse(max_in_flight=MAX_IN_FLIGHT)
+            yield A.StreamScansResponse(max_in_flight=MAX_IN_FLIGHT, max_scans_per_message=MAX_SCANS_PER_MESSAGE)
             while True:
                 item = await answers.get()
                 if item is None:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                if not batched:
+                    yield A.StreamScansResponse(answer=item)
+                    continue
+                settled = [item]  # with whatever else is settled by now
+                end: BaseException | None = None
+                while not answers.empty() and len(settled) < MAX_IN_FLIGHT:
+                    more = answers.get_nowait()
+                    if not isinstance(more, A.ScanAnswer):
+                        end = more
+                        break
+                    settled.append(more)
+                yield A.StreamScansResponse(answers=settled)
+                if end is not None:
+                    answers.put_nowait(end)  # the answers before it went out first
         finally:
             reader.cancel()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from clearpoint.formats.scan_signatures import ScanFields
 from clearpoint.platform.agents.enrolment import Agent, AgentState
 from clearpoint.platform.agents.ingest import ScanAnswer, ScanOutcome
+from clearpoint.platform.core.errors import field_invalid
 from clearpoint.platform.edge import reason_enum, to_timestamp
 from clearpoint.platform.redemption.wire import claim
 from clearpoint.v1 import agents_pb2
@@ -30,6 +31,18 @@ def agent(a: Agent) -> A.Agent:
         enrol_time=to_timestamp(a.enrolled_us),
         revoke_time=to_timestamp(a.revoked_us),
     )
+
+
+def scans_of(request: A.StreamScansRequest, most: int) -> list[A.SignedScan]:
+    """The scans a request carries: `scan`, or up to `most` in `scans`, never both."""
+    if not request.scans:
+        return [request.scan]  # an empty request is a scan with no fields: answered FIELD_INVALID
+    if request.HasField("scan"):
+        raise field_invalid("scan", "a StreamScansRequest carries scan or scans, not both")
+    if len(request.scans) > most:
+        carried = len(request.scans)
+        raise field_invalid("scans", f"at most {most} scans a request (max_scans_per_message), not {carried}")
+    return list(request.scans)
 
 
 def scan_fields(scan: A.SignedScan) -> ScanFields:
