@@ -59,43 +59,43 @@ async def test_partner_cannot_administer(platform: RunningPlatform, partner: Cli
 
 
 async def test_partner_sees_only_its_own_campaigns(platform: RunningPlatform, partner: Client) -> None:
+    """Another partner's campaign or voucher is refused exactly as one that does not exist (same
+    status, reason and message, but for the id), so refusals tell nobody what exists."""
     other = await platform.new_partner()
     theirs = await other.campaign(platform.clock(), name="Theirs")
     mine = await partner.campaign(platform.clock(), name="Mine")
     (their_voucher,) = await other.issue(theirs.campaign_id, 1)
     md = partner.metadata
-    denied = grpc.StatusCode.PERMISSION_DENIED
+    nobodys_campaign, nobodys_voucher = "cmp_" + "0" * 12, "vch_" + "0" * 16
 
-    await _refused(
-        partner.campaigns.GetCampaign(campaigns_pb2.GetCampaignRequest(campaign_id=theirs.campaign_id), metadata=md),
-        "PERMISSION_DENIED",
-        denied,
-    )
-    await _refused(
-        partner.campaigns.IssueVouchers(
-            campaigns_pb2.IssueVouchersRequest(request_id=rid(), campaign_id=theirs.campaign_id, count=1), metadata=md
-        ),
-        "PERMISSION_DENIED",
-        denied,
-    )
-    await _refused(
-        partner.redemption.ListRedemptions(
-            redemption_pb2.ListRedemptionsRequest(campaign_id=theirs.campaign_id), metadata=md
-        ),
-        "PERMISSION_DENIED",
-        denied,
-    )
-    await _refused(
-        partner.redemption.GetVoucher(
-            redemption_pb2.GetVoucherRequest(voucher_id=their_voucher.voucher_id), metadata=md
-        ),
-        "PERMISSION_DENIED",
-        denied,
-    )
-    stream = partner.campaigns.WatchCampaignProgress(
-        campaigns_pb2.WatchCampaignProgressRequest(campaign_id=theirs.campaign_id), metadata=md
-    )
-    await _refused(stream.read(), "PERMISSION_DENIED", denied)
+    async def refusal(call) -> tuple[grpc.StatusCode, str, str]:  # type: ignore[no-untyped-def]
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        return err.value.code(), refusal_of(err.value).reason, err.value.details() or ""
+
+    def calls(campaign_id: str, voucher_id: str) -> list:  # type: ignore[type-arg]
+        return [
+            partner.campaigns.GetCampaign(campaigns_pb2.GetCampaignRequest(campaign_id=campaign_id), metadata=md),
+            partner.campaigns.IssueVouchers(
+                campaigns_pb2.IssueVouchersRequest(request_id=rid(), campaign_id=campaign_id, count=1), metadata=md
+            ),
+            partner.redemption.ListRedemptions(
+                redemption_pb2.ListRedemptionsRequest(campaign_id=campaign_id), metadata=md
+            ),
+            partner.redemption.GetVoucher(redemption_pb2.GetVoucherRequest(voucher_id=voucher_id), metadata=md),
+            partner.campaigns.WatchCampaignProgress(
+                campaigns_pb2.WatchCampaignProgressRequest(campaign_id=campaign_id), metadata=md
+            ).read(),
+        ]
+
+    for theirs_call, nobodys_call in zip(
+        calls(theirs.campaign_id, their_voucher.voucher_id), calls(nobodys_campaign, nobodys_voucher), strict=True
+    ):
+        code, reason, message = await refusal(theirs_call)
+        unknown = await refusal(nobodys_call)
+        assert code == grpc.StatusCode.NOT_FOUND and reason in ("CAMPAIGN_UNKNOWN", "VOUCHER_UNKNOWN")
+        shown = message.replace(theirs.campaign_id, nobodys_campaign).replace(their_voucher.voucher_id, nobodys_voucher)
+        assert (code, reason, shown) == unknown
 
     listed = await partner.campaigns.ListCampaigns(campaigns_pb2.ListCampaignsRequest(), metadata=md)
     assert [c.campaign_id for c in listed.campaigns] == [mine.campaign_id]

@@ -312,3 +312,17 @@ async def test_a_request_outside_the_batch_rules_ends_the_stream_with_invalid_ar
     assert refusal_of(caught.value).reason == "FIELD_INVALID"
     assert "scan" in (caught.value.details() or "")
     assert await _redeemed(partner, campaign_id) == 0  # nothing of a refused request is applied
+
+
+async def test_a_partners_request_id_cannot_collide_with_an_agents_scan(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    """Scans and API calls have request-id spaces of their own: a Redeem whose request id looks like
+    a scan's takes nothing from the agent that later sends that scan."""
+    campaign_id, codes = await _voucher_codes(platform, partner, 2)
+    agent_id, key = await enrol_agent(platform, partner)
+    redeemed = await partner.redeem(codes[0], request_id=f"scan:{agent_id}:1")
+    assert redeemed.redemption.redemption_id
+    (answer,) = await stream_one_by_one(platform.target, [signed(agent_id, key, 1, codes[1].encode())])
+    assert answer.outcome == A.SCAN_OUTCOME_ACCEPTED, (answer.reason, answer.message)
+    assert await _redeemed(partner, campaign_id) == 2

@@ -224,3 +224,42 @@ async def test_0003_goes_down_and_up_again_keeping_refusals(empty_database: str)
         assert Refusal.from_json(refusal).reason is Reason.FIELD_INVALID
     finally:
         await db.dispose()
+
+
+async def test_0004_lets_a_scan_and_a_call_share_a_request_id_and_goes_down_only_when_none_do(
+    empty_database: str,
+) -> None:
+    clock = ManualClock()
+    platform = await Platform.open(empty_database, master_key=MASTER_KEY, clock=clock)
+    now = clock()
+    async with platform.db.write() as conn:
+        partner, _ = await accounts.create(conn, f"p-{secrets.token_hex(3)}", Role.PARTNER, now)
+        await platform.keys.create(conn)
+        spec = CampaignSpec("c", "a prize", now - HOUR, now + 24 * HOUR, (), 10, 1, 0)
+        campaign = await catalog.create(conn, Principal(partner.partner_id, partner.name, Role.PARTNER), spec, now)
+        vouchers = await issuing.issue(conn, campaign, 2, await platform.keys.signer(conn), now)
+    await platform.close()
+    insert = text(
+        "INSERT INTO redemptions (redemption_id, voucher_id, campaign_id, store_id, redeemed_by, request_id,"
+        " request_sha256, redeemed_us, uses_remaining) VALUES (:r, :v, :c, 'store-1', :p, 'scan:agt_1:1', :h, 1, 0)"
+    )
+    db = Database(empty_database)
+    try:
+        async with db.write() as conn:
+            for i, (voucher_id, _) in enumerate(vouchers):
+                row = {"r": f"rdm_{i:016x}", "v": voucher_id, "c": campaign.campaign_id, "p": partner.partner_id}
+                await conn.execute(insert, row | {"h": b"\0" * 32})
+        with pytest.raises(RuntimeError, match="two redemptions with request id 'scan:agt_1:1'"):
+            await migrate.downgrade(db, "0003")
+        assert await migrate.current_revision(db) == "0004"
+        async with db.write() as conn:
+            await conn.execute(text("DELETE FROM redemptions WHERE redemption_id = 'rdm_0000000000000001'"))
+        await migrate.downgrade(db, "0003")
+        with pytest.raises(Exception, match=r"(?i)unique"):
+            async with db.write() as conn:
+                row = {"r": "rdm_0000000000000009", "v": vouchers[1][0], "c": campaign.campaign_id}
+                await conn.execute(insert, row | {"p": partner.partner_id, "h": b"\0" * 32})
+        await migrate.upgrade(db)
+        assert await migrate.current_revision(db) == "0004"
+    finally:
+        await db.dispose()

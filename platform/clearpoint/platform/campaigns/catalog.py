@@ -49,10 +49,9 @@ async def get(conn: AsyncConnection, viewer: Principal, campaign_id: str) -> Cam
     """The campaign if the viewer may see it; a partner never learns of another partner's campaigns."""
     check_campaign_id(campaign_id)
     row = (await conn.execute(select(campaigns).where(campaigns.c.campaign_id == campaign_id))).first()
-    if row is None:
+    if row is None or not (viewer.is_operator or row.partner_id == viewer.partner_id):
+        # Another partner's campaign is refused exactly as one that does not exist: no existence oracle.
         raise Refusal(Reason.CAMPAIGN_UNKNOWN, f"no campaign {campaign_id}")
-    if not viewer.is_operator and row.partner_id != viewer.partner_id:
-        raise Refusal(Reason.PERMISSION_DENIED, f"campaign {campaign_id} belongs to another partner")
     stores = (
         await conn.scalars(select(campaign_stores.c.store_id).where(campaign_stores.c.campaign_id == campaign_id))
     ).all()

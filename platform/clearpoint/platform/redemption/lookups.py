@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clearpoint.platform.campaigns.tables import campaigns, vouchers
 from clearpoint.platform.core import ids
-from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
+from clearpoint.platform.core.errors import Reason, field_invalid
 from clearpoint.platform.core.principals import Principal
 from clearpoint.platform.redemption.codes import refusal
 from clearpoint.platform.redemption.records import Redemption, Voucher
@@ -27,10 +27,8 @@ async def voucher(conn: AsyncConnection, viewer: Principal, voucher_id: str) -> 
             .where(vouchers.c.voucher_id == voucher_id)
         )
     ).first()
-    if row is None:
-        raise refusal(Reason.VOUCHER_UNKNOWN)
-    if not viewer.is_operator and row.partner_id != viewer.partner_id:
-        raise Refusal(Reason.PERMISSION_DENIED, "this voucher belongs to another partner's campaign")
+    if row is None or not (viewer.is_operator or row.partner_id == viewer.partner_id):
+        raise refusal(Reason.VOUCHER_UNKNOWN)  # another partner's voucher looks like no voucher at all
     return Voucher(row.voucher_id, row.campaign_id, row.kid, row.uses_allowed, row.uses_made, row.issued_us)
 
 

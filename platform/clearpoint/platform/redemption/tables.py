@@ -13,7 +13,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 redemptions = Table(
@@ -32,7 +31,7 @@ redemptions = Table(
     Column("uses_remaining", Integer, nullable=False),
     Column("rolled_back_us", BigInteger),
     Column("rollback_reason", Text),
-    # A second guard beside the first answer's key: one redemption per request, whatever the path.
-    UniqueConstraint("redeemed_by", "request_id"),
+    # No unique (redeemed_by, request_id): the first answer's key (core.once) is the one guard, and a
+    # second one here made a partner's request id collide with an agent's scan of the same partner.
 )
 Index("ix_redemptions_campaign_time", redemptions.c.campaign_id, redemptions.c.redeemed_us)
