@@ -20,7 +20,19 @@ async def test_no_key_bad_key_refused(platform: RunningPlatform) -> None:
     anon = platform.client("")
     req = campaigns_pb2.ListCampaignsRequest()
     await _refused(anon.campaigns.ListCampaigns(req), "UNAUTHENTICATED", grpc.StatusCode.UNAUTHENTICATED)
-    for bad in ("nonsense", "cpk_000000000000_" + "A" * 43, platform.operator_key[:-1] + "x", "x" * 4000):
+    key = platform.operator_key
+    # Wrong, truncated, extended (a key matched as a prefix would pass these) and oversized keys.
+    for bad in (
+        "nonsense",
+        "cpk_000000000000_" + "A" * 43,
+        key[:-1] + "x",
+        key[:-1],
+        key + "x",
+        key + "A" * 8,
+        " " + key,
+        key + " ",
+        "x" * 4000,
+    ):
         await _refused(
             anon.campaigns.ListCampaigns(req, metadata=(("x-api-key", bad),)),
             "UNAUTHENTICATED",

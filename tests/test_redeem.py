@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from clearpoint.v1 import redemption_pb2
+from clearpoint.v1 import errors_pb2, redemption_pb2
 
 from tests.helpers import Client, RunningPlatform, refusal_of, rid
 
@@ -104,3 +104,98 @@ async def test_issue_replay_gives_same_codes_without_keeping_them(platform: Runn
         ).scalar_one()
     assert all(v.code.encode() not in bytes(stored) for v in first.vouchers)
     await partner.redeem(again.vouchers[0].code)
+
+
+async def test_a_reused_request_id_with_other_fields_is_refused_on_every_mutating_call(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    """Not only Redeem: the same request id with different fields is REQUEST_ID_REUSED, and the
+    second request does nothing (replaying the first answer would hide that it was not done)."""
+    from clearpoint.v1 import campaigns_pb2
+
+    md = partner.metadata
+    campaign = await partner.campaign(platform.clock(), rollback_window_s=3600)
+
+    async def reused(call) -> None:  # type: ignore[no-untyped-def]
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert refusal_of(err.value).reason == "REQUEST_ID_REUSED"
+
+    issue_id = rid()
+    first = await partner.campaigns.IssueVouchers(
+        campaigns_pb2.IssueVouchersRequest(request_id=issue_id, campaign_id=campaign.campaign_id, count=1), metadata=md
+    )
+    await reused(
+        partner.campaigns.IssueVouchers(
+            campaigns_pb2.IssueVouchersRequest(request_id=issue_id, campaign_id=campaign.campaign_id, count=5),
+            metadata=md,
+        )
+    )
+    got = await partner.campaigns.GetCampaign(
+        campaigns_pb2.GetCampaignRequest(campaign_id=campaign.campaign_id), metadata=md
+    )
+    assert got.progress.issued == 1, "the second issue made vouchers"
+
+    create_id = rid()
+    await partner.campaign(platform.clock(), request_id=create_id, name="First")
+    await reused(
+        partner.campaigns.CreateCampaign(
+            campaigns_pb2.CreateCampaignRequest(
+                request_id=create_id,
+                name="Second",
+                prize_description="x",
+                valid_from=campaign.valid_from,
+                valid_until=campaign.valid_until,
+                total_stock=1,
+                uses_per_voucher=1,
+            ),
+            metadata=md,
+        )
+    )
+
+    redeemed = await partner.redeem(first.vouchers[0].code)
+    rollback_id = rid()
+    await partner.redemption.RollbackRedemption(
+        redemption_pb2.RollbackRedemptionRequest(
+            request_id=rollback_id, redemption_id=redeemed.redemption.redemption_id, reason="till error"
+        ),
+        metadata=md,
+    )
+    await reused(
+        partner.redemption.RollbackRedemption(
+            redemption_pb2.RollbackRedemptionRequest(
+                request_id=rollback_id, redemption_id=redeemed.redemption.redemption_id, reason="another reason"
+            ),
+            metadata=md,
+        )
+    )
+
+
+async def test_a_codes_own_expiry_counts_even_inside_its_campaign(platform: RunningPlatform, partner: Client) -> None:
+    """A genuine code whose `exp` (or `nbf`) is narrower than its campaign's window is refused by
+    its own times, not only by the campaign's: the code is what the issuer vouched for."""
+    from clearpoint.formats import voucher_codes
+
+    campaign = await partner.campaign(platform.clock())
+    (voucher,) = await partner.issue(campaign.campaign_id, 1)
+    parsed = voucher_codes.parse_code(voucher.code)
+    now_s = platform.clock() // 1_000_000
+    p = platform.server.platform
+    async with p.db.read() as conn:
+        signer = await p.keys.signer_for(conn, parsed.kid.hex())
+    claims = parsed.claims
+
+    def resigned(**times: int) -> str:
+        fields = {"not_before": claims.not_before, "expires": claims.expires} | times
+        narrowed = voucher_codes.VoucherClaims(claims.voucher_id, claims.campaign_id, **fields)
+        return voucher_codes.encode_code(narrowed, parsed.kid, signer.private_key)
+
+    expired, early = resigned(expires=now_s - 1), resigned(not_before=now_s + 3600)
+    assert (await partner.redeem_refusal(expired)).reason == "VOUCHER_EXPIRED"
+    assert (await partner.redeem_refusal(early)).reason == "VOUCHER_NOT_YET_VALID"
+    checked = await partner.redemption.ValidateCode(
+        redemption_pb2.ValidateCodeRequest(code=expired, store_id="store-1"), metadata=partner.metadata
+    )
+    assert checked.reason == errors_pb2.REASON_VOUCHER_EXPIRED
+    await partner.redeem(voucher.code)  # the code as issued was never touched

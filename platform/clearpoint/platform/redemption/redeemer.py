@@ -217,13 +217,16 @@ class Redeemer:
             checked = await self.codes.check(code)
         except Refusal as refused:
             return Preview(refused.reason, refused.message, None, None, None)
+        now = self.clock()
         async with self.db.read() as conn:
-            found = (
-                await conn.execute(_DIAGNOSIS if store_id else _PREVIEW, _terms(checked, store_id, self.clock()))
-            ).one()
+            found = (await conn.execute(_DIAGNOSIS if store_id else _PREVIEW, _terms(checked, store_id, now))).one()
         reason = Reason(found.reason) if found.reason is not None else None
         if reason in (Reason.VOUCHER_UNKNOWN, Reason.CAMPAIGN_MISMATCH):
             return Preview(reason, MESSAGES[reason], None, None, None)
+        try:
+            checked.check_window(now)  # the code's own times come first, as Redeem checks them
+        except Refusal as outside:
+            reason = outside.reason
         claim = PrizeClaim(
             checked.campaign_id, found.name, found.prize_description, checked.voucher_id, found.uses_left
         )
