@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from clearpoint.platform.api.reasons import to_status
+from clearpoint.platform.core.database import DatabaseUnavailable
 from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.core.principals import current_principal
 from clearpoint.platform.edge import Access
@@ -23,6 +24,11 @@ from grpc_status import rpc_status
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
+
+_UNAVAILABLE = (
+    "the platform's database is unreachable or dropped the connection; nothing is known to have been applied:"
+    " send the same request again, with the same request_id, in a moment"
+)
 
 ServicerContext = grpc.aio.ServicerContext[Any, Any]
 # grpc.aio serves the same handler objects as grpc, with coroutine functions in them; the type stubs
@@ -110,6 +116,9 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
     async def _fail(method: str, context: ServicerContext, exc: BaseException) -> NoReturn:
         if isinstance(exc, grpc.aio.AbortError):
             raise exc
+        if isinstance(exc, DatabaseUnavailable):  # logged once per outage by the database and health, not per call
+            log.debug("%s: %s", method, exc)
+            exc = Refusal(Reason.DATABASE_UNAVAILABLE, _UNAVAILABLE)
         if isinstance(exc, Refusal):
             await context.abort_with_status(rpc_status.to_status(to_status(exc)))
         log.error("internal error in %s", method, exc_info=exc)

@@ -48,6 +48,7 @@ STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.SCAN_SIGNATURE_INVALID: _BAD,
     Reason.SEQUENCE_REUSED: grpc.StatusCode.ALREADY_EXISTS,
     Reason.NOT_A_VOUCHER: _BAD,
+    Reason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
 

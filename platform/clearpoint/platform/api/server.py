@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -24,17 +26,48 @@ SERVER_OPTIONS = [
 ]
 
 
+# How often health checking asks the database whether it answers.
+DATABASE_PROBE_SECONDS = 1.0
+
+
 class PlatformServer:
     def __init__(
-        self, platform: Platform, server: grpc.aio.Server, port: int, health: health.aio.HealthServicer
+        self,
+        platform: Platform,
+        server: grpc.aio.Server,
+        port: int,
+        health: health.aio.HealthServicer,
+        names: Sequence[str],
     ) -> None:
         self.platform = platform
         self.server = server
         self.port = port
         self._health = health
+        self._names = ("", *names)
+        self._serving: bool | None = None
+        self._probe = asyncio.create_task(self._watch_database())
+
+    async def _watch_database(self) -> None:
+        """Health follows the database: NOT_SERVING while it does not answer, so a balancer sends
+        calls to a platform that can serve them; SERVING again once it does."""
+        while True:
+            up = await self.platform.db.reachable(within_s=DATABASE_PROBE_SECONDS * 2)
+            if up != self._serving:
+                if self._serving is not None:
+                    log.warning(
+                        "database %s: health %s", "back" if up else "unreachable", "SERVING" if up else "NOT_SERVING"
+                    )
+                self._serving = up
+                status = health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING
+                for name in self._names:
+                    await self._health.set(name, status)
+            await asyncio.sleep(DATABASE_PROBE_SECONDS)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING first so balancers drain us, then finish calls in flight."""
+        self._probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._probe
         await self._health.enter_graceful_shutdown()
         await self.server.stop(grace)
 
@@ -73,4 +106,4 @@ async def start(
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("platform listening on port %d (%s)", port, "TLS" if tls is not None else "plaintext")
-    return PlatformServer(platform, server, port, health_servicer)
+    return PlatformServer(platform, server, port, health_servicer, names)

@@ -3,21 +3,77 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout, and every write transaction
 starts with BEGIN IMMEDIATE: a deferred transaction that later upgrades to a write fails with
 SQLITE_BUSY at once, whatever the timeout. PostgreSQL runs on asyncpg.
+
+When PostgreSQL restarts or fails over, every pooled connection is dead at once. The first use of
+one that fails is recognised (`is_disconnect`), the whole pool is replaced so no other dead
+connection is handed out, and the caller gets `DatabaseUnavailable`: nothing is known to have been
+applied, and a request may be sent again with its request id (exactly-once makes that safe).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import Pool
+
+log = logging.getLogger(__name__)
 
 _WRITE = "clearpoint_write"
+# Messages of driver errors that mean the connection itself is gone.
+_GONE = ("connection is closed", "connection was closed", "terminating connection", "server closed the connection")
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached, or the connection died mid-way. Nothing is known to have
+    been applied; the same request, with the same request id, may be sent again."""
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the connection to the database is gone: a restart, a
+    failover, a terminated session, a refused connect. A constraint or syntax error is not."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DatabaseUnavailable | ConnectionError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError) and not isinstance(current, FileNotFoundError | PermissionError):
+            return True
+        if _driver_says_gone(current):
+            return True
+        nxt = getattr(current, "orig", None)
+        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
+    return False
+
+
+def _driver_says_gone(exc: BaseException) -> bool:
+    module = type(exc).__module__
+    if not module.startswith("asyncpg"):
+        return any(gone in str(exc) for gone in _GONE) and "asyncpg" in repr(type(exc))
+    import asyncpg
+
+    gone_kinds = (
+        asyncpg.exceptions.ConnectionDoesNotExistError,
+        asyncpg.exceptions.PostgresConnectionError,  # class 08
+        asyncpg.exceptions.OperatorInterventionError,  # class 57P: admin shutdown, crash, cannot connect now
+        asyncpg.exceptions.InternalClientError,
+    )
+    return isinstance(exc, gone_kinds) or (
+        isinstance(exc, asyncpg.exceptions.InterfaceError) and any(gone in str(exc) for gone in _GONE)
+    )
 
 
 def normalize_url(url: str) -> str:
@@ -54,11 +110,12 @@ class Database:
             _configure_sqlite(self.engine)
         # Shares the pool; set once here rather than on every connection that uses it.
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._replacing = asyncio.Lock()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed on success, rolled back on any exception."""
-        async with self.engine.connect() as conn:
+        async with self._connection(self.engine) as conn:
             if self.is_sqlite:
                 await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
@@ -67,14 +124,55 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction (deferred on SQLite, so it never takes the write lock)."""
-        async with self.engine.connect() as conn, conn.begin():
+        async with self._connection(self.engine) as conn, conn.begin():
             yield conn
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A connection where each statement is its own transaction: one round trip, no BEGIN/COMMIT."""
-        async with self._autocommit_engine.connect() as conn:
+        async with self._connection(self._autocommit_engine) as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _connection(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; one found dead is dropped with its whole pool (DatabaseUnavailable)."""
+        pool = self.engine.pool
+        try:
+            conn = await engine.connect()
+        except Exception as exc:  # refused, unknown host, database not accepting connections: all "unreachable"
+            raise DatabaseUnavailable(f"cannot connect to the database ({exc})") from exc
+        try:
+            yield conn
+        except Exception as exc:
+            if not is_disconnect(exc):
+                raise
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            await self._lost(pool, exc)
+            raise DatabaseUnavailable(f"the database dropped the connection ({exc})") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _lost(self, pool: Pool, exc: BaseException) -> None:
+        """The connections of `pool` died together (a restart kills every session): replace the pool
+        once, so the next checkout connects afresh instead of meeting the other dead ones."""
+        async with self._replacing:
+            if self.engine.pool is pool:
+                log.warning("lost the database connection (%s); reconnecting", exc)
+                try:
+                    await asyncio.wait_for(self.engine.dispose(), timeout=5)
+                except Exception as closing:  # closing dead connections may fail too; the pool is new regardless
+                    log.debug("closing the old pool: %r", closing)
+
+    async def reachable(self, within_s: float = 2.0) -> bool:
+        """Whether a new statement gets through now (health checking asks this)."""
+        try:
+            async with asyncio.timeout(within_s), self.autocommit() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
     def insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """An INSERT that can say ON CONFLICT, which both databases speak in their own dialect."""

@@ -18,6 +18,7 @@ Either way a request that claimed nothing gets None, and the caller asks `rules.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -27,7 +28,7 @@ from clearpoint.platform.campaigns.tables import campaigns, vouchers
 from clearpoint.platform.core import once
 from clearpoint.platform.core.batching import Split
 from clearpoint.platform.core.clock import Clock
-from clearpoint.platform.core.database import Database
+from clearpoint.platform.core.database import Database, DatabaseUnavailable
 from clearpoint.platform.core.errors import Reason
 from clearpoint.platform.core.once import RequestKey
 from clearpoint.platform.core.tables import first_answers
@@ -55,6 +56,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeEngine
+
+# Pauses before sending a batch again after its connection died (a restart or failover in progress).
+_RETRY_PAUSES_S = (0.05, 0.25, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +149,21 @@ class Claimer:
             self._one = _one_by_one(attachment)
 
     async def __call__(self, attempts: Sequence[Attempt]) -> list[Claimed | None]:
-        if self._db.is_postgres:
-            return await self._claim_group(attempts)
-        return await self._claim_one_by_one(attempts)
+        """Claim for a batch; a batch whose connection died is sent again (on a new connection).
+
+        That is safe whatever the database did with the first try: the statement skips every request
+        that has a first answer, so a batch that did commit claims nothing again, and each request
+        then finds (and replays) its first answer."""
+        for pause in (*_RETRY_PAUSES_S, None):
+            try:
+                if self._db.is_postgres:
+                    return await self._claim_group(attempts)
+                return await self._claim_one_by_one(attempts)
+            except DatabaseUnavailable:
+                if pause is None:
+                    raise
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     # -- PostgreSQL: one statement for the batch -------------------------------------------------
 
