@@ -71,7 +71,9 @@ async def test_expired_garbage_and_unproven_enrolments_are_refused(platform: Run
     for bad in ("", "cpe_", fresh[:-1], fresh + "x", "cpe_000000000000_" + "A" * 43, "\x00" * 80):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await enrol_with(platform.target, bad, Ed25519PrivateKey.generate())
-        assert refusal_of(caught.value).reason == "ENROLMENT_TOKEN_INVALID", bad
+        # Text no database can store is refused at the edge, before any token is looked at.
+        expected = "FIELD_INVALID" if "\x00" in bad else "ENROLMENT_TOKEN_INVALID"
+        assert refusal_of(caught.value).reason == expected, bad
     # A proof signed by another key than the one registered: the caller does not hold the key.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await enrol_with(platform.target, fresh, Ed25519PrivateKey.generate(), proof_key=Ed25519PrivateKey.generate())
@@ -326,3 +328,26 @@ async def test_a_partners_request_id_cannot_collide_with_an_agents_scan(
     (answer,) = await stream_one_by_one(platform.target, [signed(agent_id, key, 1, codes[1].encode())])
     assert answer.outcome == A.SCAN_OUTCOME_ACCEPTED, (answer.reason, answer.message)
     assert await _redeemed(partner, campaign_id) == 2
+
+
+async def test_a_scan_no_database_can_store_is_rejected_alone(platform: RunningPlatform, partner: Client) -> None:
+    """A NUL in a signed scanner id (signable, not storable) or in an agent id is rejected for that
+    scan only: the same agent's other scans, and another agent's stream at the same time, go on."""
+    campaign_id, codes = await _voucher_codes(platform, partner, 6)
+    agent_id, key = await enrol_agent(platform, partner)
+    other_id, other_key = await enrol_agent(platform, partner)
+    poisoned = signed(agent_id, key, 2, codes[1].encode(), scanner_id="till\x00-1")
+    nul_agent = signed("agt_00000000000\x0000", key, 1, codes[5].encode())
+    mine = [signed(agent_id, key, 1, codes[0].encode()), poisoned, signed(agent_id, key, 3, codes[2].encode())]
+    theirs = [signed(other_id, other_key, i + 1, codes[3 + i].encode()) for i in range(2)]
+    batched, alone, odd = await asyncio.gather(
+        _batched(platform.target, [A.StreamScansRequest(scans=mine)]),
+        stream_scans(platform.target, theirs),
+        stream_one_by_one(platform.target, [nul_agent]),
+    )
+    answers = {a.sequence: a for r in batched[1:] for a in r.answers}
+    assert [answers[s].outcome for s in (1, 3)] == [A.SCAN_OUTCOME_ACCEPTED] * 2
+    assert answers[2].outcome == A.SCAN_OUTCOME_REJECTED and answers[2].reason == errors_pb2.REASON_FIELD_INVALID
+    assert [alone[s].outcome for s in (1, 2)] == [A.SCAN_OUTCOME_ACCEPTED] * 2
+    assert odd[0].reason == errors_pb2.REASON_AGENT_UNKNOWN
+    assert await _redeemed(partner, campaign_id) == 4

@@ -199,3 +199,22 @@ async def test_a_request_answered_before_is_not_applied_again(world: World) -> N
         await once.record(world.p.db, conn, a.key, a.fingerprint, world.clock(), body=b"rdm_earlier")
     assert await Claimer(world.p.db, world.clock)([a]) == [None]
     assert await _diagnosis(world, arranged) is None  # no rule refuses it: it was answered, not refused
+
+
+async def test_a_poisoned_member_costs_only_itself(world: World) -> None:
+    """A batch whose statement fails because of one member (a value the database refuses: NULL where
+    none is allowed; on PostgreSQL also a NUL character, which no text column holds) is run again
+    member by member: the good ones are redeemed, only the bad one fails."""
+    claimer = Claimer(world.p.db, world.clock)
+    poisons = [{"store_id": None}] + ([{"store_id": "store\x00-1"}] if world.p.db.is_postgres else [])
+    for poison in poisons:
+        good = [await world.arrange(Case("a good neighbour", None)) for _ in range(4)]
+        bad = replace((await world.arrange(Case("poisoned", None))).attempt, **poison)
+        batcher: Batcher[Attempt, Claimed | None] = Batcher(claimer, key=lambda a: a.code.voucher_id)
+        results = await asyncio.gather(
+            *(batcher.submit(a) for a in [good[0].attempt, good[1].attempt, bad, good[2].attempt, good[3].attempt]),
+            return_exceptions=True,
+        )
+        assert batcher.largest == 5, "the five went as one batch"
+        assert all(isinstance(r, Claimed) for i, r in enumerate(results) if i != 2), (poison, results)
+        assert results[2] is None or isinstance(results[2], Exception), (poison, results[2])

@@ -89,3 +89,56 @@ async def test_list_redemptions_paged_and_get_voucher_by_code(platform: RunningP
             redemption_pb2.GetVoucherRequest(code=vouchers[0].code[:-2]), metadata=partner.metadata
         )
     assert refusal_of(err.value).reason == "CODE_MALFORMED"
+
+
+async def test_what_no_database_can_store_is_refused_naming_the_field(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    """NUL characters and times outside protobuf's range are FIELD_INVALID on both databases (not
+    INTERNAL on PostgreSQL and stored on SQLite), and nothing of such a request is kept."""
+    from clearpoint.v1 import campaigns_pb2
+    from google.protobuf import timestamp_pb2
+
+    from tests.helpers import HOUR_US, rid, ts
+
+    now = platform.clock()
+    fine = dict(
+        name="Spring",
+        prize_description="a prize",
+        valid_from=ts(now - HOUR_US),
+        valid_until=ts(now + HOUR_US),
+        total_stock=10,
+        uses_per_voucher=1,
+    )
+    bad_cases = {
+        "name": {"name": "Spr\x00ing"},
+        "prize_description": {"prize_description": "\x00"},
+        "store_ids": {"store_ids": ["store-1", "st\x00re"]},
+        "valid_until": {"valid_until": timestamp_pb2.Timestamp(seconds=2**62)},
+        "valid_from": {"valid_from": timestamp_pb2.Timestamp(seconds=0, nanos=-1)},
+    }
+    bad_cases["valid_until "] = {"valid_until": timestamp_pb2.Timestamp(seconds=1, nanos=2 * 10**9)}
+    for field, change in bad_cases.items():
+        request = campaigns_pb2.CreateCampaignRequest(request_id=rid(), **(fine | change))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await partner.campaigns.CreateCampaign(request, metadata=partner.metadata)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, err.value.details())
+        refusal = refusal_of(err.value)
+        assert refusal.reason == "FIELD_INVALID" and refusal.metadata.get("field") == field.strip(), refusal
+    listed = await partner.campaigns.ListCampaigns(campaigns_pb2.ListCampaignsRequest(), metadata=partner.metadata)
+    assert listed.campaigns == [], "a refused campaign was stored"
+
+    campaign = await partner.campaign(now, rollback_window_s=3600)
+    (voucher,) = await partner.issue(campaign.campaign_id, 1)
+    redeemed = await partner.redeem(voucher.code)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await partner.redemption.RollbackRedemption(
+            redemption_pb2.RollbackRedemptionRequest(
+                request_id=rid(), redemption_id=redeemed.redemption.redemption_id, reason="oops\x00"
+            ),
+            metadata=partner.metadata,
+        )
+    assert refusal_of(err.value).reason == "FIELD_INVALID"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await partner.redeem(voucher.code, store_id="store\x00")
+    assert refusal_of(err.value).reason == "FIELD_INVALID"

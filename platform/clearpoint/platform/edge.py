@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import grpc
-from clearpoint.platform.core.errors import Reason
+from clearpoint.platform.core.errors import Reason, field_invalid
 from clearpoint.platform.core.once import RequestKey, run_once
 from clearpoint.platform.core.principals import Role, current_principal
 from clearpoint.v1 import errors_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
-from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -93,6 +93,52 @@ def to_timestamp(us: int | None) -> timestamp_pb2.Timestamp | None:
 
 def from_timestamp(stamp: timestamp_pb2.Timestamp) -> int:
     return stamp.ToMicroseconds()
+
+
+# What both databases can hold, checked on every request before a servicer sees it: text without NUL
+# (PostgreSQL's text types cannot store it; SQLite would, and the two must not differ), and the times
+# protobuf's well-known types allow (0001-01-01 to 9999-12-31, nanos inside one second), which also
+# fit the microsecond integers the tables keep.
+_SECONDS = (-62_135_596_800, 253_402_300_799)
+_DURATION_SECONDS = 315_576_000_000
+
+
+def check_storable(message: Message, path: str = "") -> None:
+    """Refuse (FIELD_INVALID, naming the field) a request that no database could store as given."""
+    for descriptor, value in message.ListFields():
+        name = f"{path}{descriptor.name}"
+        if descriptor.message_type is not None and descriptor.message_type.GetOptions().map_entry:
+            keys, values = list(value.keys()), list(value.values())
+            _check_texts(name, [k for k in keys if isinstance(k, str)] + [v for v in values if isinstance(v, str)])
+            for item in values:
+                if isinstance(item, Message):
+                    _check_message(name, item)
+        elif descriptor.message_type is not None:
+            for item in list(value) if descriptor.is_repeated else [value]:
+                _check_message(name, item)
+        elif descriptor.type == FieldDescriptor.TYPE_STRING:
+            _check_texts(name, list(value) if descriptor.is_repeated else [value])
+
+
+def _check_message(name: str, item: Message) -> None:
+    full = item.DESCRIPTOR.full_name
+    if full == "google.protobuf.Timestamp":
+        stamp = cast(timestamp_pb2.Timestamp, item)
+        seconds, nanos = stamp.seconds, stamp.nanos
+        if not (_SECONDS[0] <= seconds <= _SECONDS[1] and 0 <= nanos < 1_000_000_000):
+            raise field_invalid(name, f"{name} is not a time between years 1 and 9999 (nanos 0 to 999999999)")
+    elif full == "google.protobuf.Duration":
+        span = cast(duration_pb2.Duration, item)
+        seconds, nanos = span.seconds, span.nanos
+        if abs(seconds) > _DURATION_SECONDS or abs(nanos) >= 1_000_000_000 or seconds * nanos < 0:
+            raise field_invalid(name, f"{name} is not a duration protobuf allows")
+    else:
+        check_storable(item, f"{name}.")
+
+
+def _check_texts(name: str, texts: list[str]) -> None:
+    if any("\x00" in text for text in texts):
+        raise field_invalid(name, f"{name} contains a NUL character, which cannot be stored")
 
 
 def to_duration(us: int) -> duration_pb2.Duration:

@@ -81,6 +81,11 @@ class KnownAgent:
     store_id: str
 
 
+def _storable(text: str) -> str:
+    """Evidence from an untrusted sender, made storable: a NUL shown as U+2400, not refused."""
+    return text.replace("\x00", "\u2400")
+
+
 def is_voucher_code(data: bytes) -> bool:
     return _VOUCHER_PREFIX.match(data) is not None
 
@@ -139,6 +144,8 @@ class ScanIngest:
             message = canonical_bytes(scan)
         except ScanFieldError as exc:
             return await self._reject(scan, Reason.FIELD_INVALID, f"{exc.field}: {exc}", None)
+        if "\x00" in scan.scanner_id:  # signable, but no database text column can hold it
+            return await self._reject(scan, Reason.FIELD_INVALID, "scanner_id: contains a NUL character", None)
         digest = hashlib.sha256(message).digest()
         agent = await self._agent(scan.agent_id)
         if agent is None:
@@ -219,17 +226,22 @@ class ScanIngest:
     async def _reject(self, scan: ScanFields, reason: Reason, detail: str, digest: bytes | None) -> ScanAnswer:
         now = self.clock()
         log.warning(
-            "rejected scan %s#%s: %s (%s)", scan.agent_id[:64], scan.sequence, reason, detail, extra={"reason": reason}
+            "rejected scan %s#%s: %s (%s)",
+            _storable(scan.agent_id[:64]),
+            scan.sequence,
+            reason,
+            _storable(detail),
+            extra={"reason": reason},
         )
         async with self.db.write() as conn:
             if self.db.is_postgres:
                 await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # evidence, not state
             await conn.execute(
                 insert(scan_rejections).values(
-                    agent_id=scan.agent_id[:64],
+                    agent_id=_storable(scan.agent_id[:64]),
                     sequence=min(max(scan.sequence, 0), 2**63 - 1),
                     reason=reason.value,
-                    detail=detail[:500],
+                    detail=_storable(detail[:500]),
                     scan_sha256=digest,
                     received_us=now,
                 )

@@ -18,7 +18,7 @@ from clearpoint.platform.api.reasons import to_status
 from clearpoint.platform.core.database import DatabaseUnavailable
 from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.core.principals import current_principal
-from clearpoint.platform.edge import Access
+from clearpoint.platform.edge import Access, check_storable
 from clearpoint.platform.partners.authentication import Authenticator
 from grpc_status import rpc_status
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -145,6 +145,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                     if isinstance(request, _Undecodable):
                         raise _not_a_message(method, request, "the request")
                     await admit(method, context)
+                    check_storable(request)
                     return await inner_uu(request, context)
                 except Exception as exc:
                     await fail(method, context, exc)
@@ -158,6 +159,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                     if isinstance(request, _Undecodable):
                         raise _not_a_message(method, request, "the request")
                     await admit(method, context)
+                    check_storable(request)
                     async for item in inner_us(request, context):
                         yield item
                 except Exception as exc:

@@ -4,17 +4,25 @@ One round trip, one commit and one hold of each hot row's lock then serve the wh
 what gets past a row every request updates (a campaign's counter) and past SQLite's cost per
 transaction. Under no load an item goes alone at once, so nothing waits for company. Items with
 the same key never share a batch, and a later one waits until the earlier has settled, so two
-scans of one voucher apply in the order they came. A batch that fails as a whole because of one
-item (`Split`) is run again item by item, where each item's own outcome is told apart.
+scans of one voucher apply in the order they came.
+
+One bad item must not cost the others: a batch that fails as a whole (`Split`, or any error but
+the database being away) is run again item by item, where each item's own outcome or error is told
+apart. So `run` must apply all of a batch or none of it (one statement, or one transaction).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from clearpoint.platform.core.database import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
 
 I = TypeVar("I")  # noqa: E741 (item)
 R = TypeVar("R")
@@ -93,14 +101,20 @@ class Batcher(Generic[I, R]):
         try:
             try:
                 await self._settle(batch)
-            except Split:
+            except DatabaseUnavailable as exc:  # every caller hears it; one by one would only add load
+                _fail(batch, exc)
+            except Exception as exc:
+                if len(batch) == 1:
+                    raise
+                if not isinstance(exc, Split):
+                    log.warning("a batch of %d failed (%r); running its items one by one", len(batch), exc)
                 for entry in batch:  # rare: one item spoilt the batch; alone, each gets its own outcome
                     try:
                         await self._settle([entry])
-                    except Exception as exc:
-                        _fail([entry], exc)
-            except Exception as exc:  # the database is unreachable, say: every caller hears it
-                _fail(batch, exc)
+                    except Exception as alone:
+                        _fail([entry], alone)
+        except Exception as exc:
+            _fail(batch, exc)
         except BaseException as exc:  # cancelled (shutdown): tell the callers, then stop
             _fail(batch, exc)
             raise
