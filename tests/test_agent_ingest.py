@@ -155,7 +155,14 @@ async def test_a_voucher_scanned_twice_is_refused_the_second_time(platform: Runn
     for seq in (2, 3):
         assert answers[seq].outcome == A.SCAN_OUTCOME_REFUSED
         assert answers[seq].reason == errors_pb2.REASON_VOUCHER_ALREADY_REDEEMED
+        # The cashier who lost is told where and when it was used.
+        assert "at store-1, " in answers[seq].message and " UTC" in answers[seq].message, answers[seq].message
     assert await _redeemed(partner, campaign_id) == 1
+    from clearpoint.scanner_agent.console import answer_line
+    from clearpoint.scanner_agent.uplink import from_answer
+
+    line = answer_line("till-1", 2, from_answer(answers[2]))
+    assert "REFUSED" in line and "at store-1, " in line, line
 
 
 async def test_forged_unknown_and_revoked_agents_are_refused_with_reasons(

@@ -25,6 +25,27 @@ async def test_issue_redeem_refuse_second(platform: RunningPlatform, partner: Cl
     assert refused.reason == "VOUCHER_ALREADY_REDEEMED"
 
 
+async def test_the_store_that_lost_learns_where_and_when(platform: RunningPlatform, partner: Client) -> None:
+    """VOUCHER_ALREADY_REDEEMED says where and when the voucher's last use was made, in ErrorInfo
+    metadata (store_id, redeemed_at in RFC 3339 UTC) and in the message; a replay says the same."""
+    from datetime import datetime
+
+    campaign = await partner.campaign(platform.clock(), uses_per_voucher=2)
+    (voucher,) = await partner.issue(campaign.campaign_id, 1)
+    await partner.redeem(voucher.code, store_id="store-7")
+    platform.clock.advance(90)
+    second = await partner.redeem(voucher.code, store_id="store-8")
+    request_id = rid()
+    refused = await partner.redeem_refusal(voucher.code, store_id="store-9", request_id=request_id)
+    assert refused.reason == "VOUCHER_ALREADY_REDEEMED"
+    assert refused.metadata["store_id"] == "store-8"
+    when = datetime.fromisoformat(refused.metadata["redeemed_at"].replace("Z", "+00:00"))
+    assert int(when.timestamp()) == second.redemption.redeem_time.seconds
+    assert "at store-8, " in refused.message
+    again = await partner.redeem_refusal(voucher.code, store_id="store-9", request_id=request_id)
+    assert (again.reason, again.metadata, again.message) == (refused.reason, refused.metadata, refused.message)
+
+
 async def test_replay_returns_first_answer_and_changes_nothing(platform: RunningPlatform, partner: Client) -> None:
     campaign = await partner.campaign(platform.clock(), uses_per_voucher=3)
     (voucher,) = await partner.issue(campaign.campaign_id, 1)

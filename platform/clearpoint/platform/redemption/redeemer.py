@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from clearpoint.platform.campaigns.progress import ProgressHub, count_refusal
@@ -20,7 +21,7 @@ from clearpoint.platform.campaigns.rules import check_store_id
 from clearpoint.platform.campaigns.tables import campaigns
 from clearpoint.platform.core import ids, once
 from clearpoint.platform.core.batching import Batcher
-from clearpoint.platform.core.clock import Clock
+from clearpoint.platform.core.clock import SECOND_US, Clock
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.core.once import FirstAnswer, RequestKey
@@ -135,6 +136,8 @@ class Redeemer:
                 if stored is not None:
                     return await self._replay(conn, stored, request.fingerprint)
                 reason = await self._why_not(conn, request, checked)
+                if reason is Reason.VOUCHER_ALREADY_REDEEMED:
+                    raise await _used_up(conn, checked.voucher_id)
             if reason is not None:
                 raise refusal(reason) if reason in MESSAGES else Refusal(reason, "this request cannot be redeemed")
             # Nothing refuses it any more (a rollback came in between, say): try again.
@@ -232,6 +235,30 @@ class Redeemer:
         )
         message = MESSAGES[reason] if reason else f"redeemable: {found.prize_description}"
         return Preview(reason, message, claim, found.valid_from_us, found.valid_until_us)
+
+
+_LAST_USE = (
+    select(redemptions.c.store_id, redemptions.c.redeemed_us)
+    .where(redemptions.c.voucher_id == bindparam("voucher_id"), redemptions.c.rolled_back_us.is_(None))
+    .order_by(redemptions.c.redeemed_us.desc())
+    .limit(1)
+)
+
+
+async def _used_up(conn: Any, voucher_id: str) -> Refusal:
+    """VOUCHER_ALREADY_REDEEMED with where and when its last use was made, so the store that lost
+    can tell the customer (metadata `store_id` and `redeemed_at`, RFC 3339 UTC; also in the message)."""
+    last = (await conn.execute(_LAST_USE, {"voucher_id": voucher_id})).first()
+    if last is None:
+        return refusal(Reason.VOUCHER_ALREADY_REDEEMED)
+    when = datetime.fromtimestamp(last.redeemed_us / SECOND_US, UTC)
+    shown = when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Refusal(
+        Reason.VOUCHER_ALREADY_REDEEMED,
+        f"{MESSAGES[Reason.VOUCHER_ALREADY_REDEEMED]}: at {last.store_id}, {shown}",
+        store_id=last.store_id,
+        redeemed_at=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
 
 
 def _terms(checked: CheckedCode, store_id: str, now: int) -> dict[str, Any]:
