@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from clearpoint.formats.scan_signatures import ScanFields, sign_scan
+from clearpoint.private_files import private_sqlite_file
 from clearpoint.scanner_agent.outcomes import PENDING, ClaimOutcome, Outcome
 from clearpoint.scanner_agent.reads import Read
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -137,7 +138,7 @@ class Journal:
         return journal
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")

@@ -116,6 +116,7 @@ SCAN_LOG = Attachment(
         "scan_us",
         "symbology",
         "data",
+        "data_sha256",
         "scan_sha256",
         "received_us",
         "outcome",
@@ -165,7 +166,8 @@ class ScanIngest:
                 "scanner_id": scan.scanner_id,
                 "scan_us": scan.time_us,
                 "symbology": scan.symbology,
-                "data": scan.data,
+                "data": None if is_voucher_code(scan.data) else scan.data,  # never a code at rest
+                "data_sha256": hashlib.sha256(scan.data).digest(),
                 "scan_sha256": digest,
                 "received_us": received_us,
                 "outcome": ScanOutcome.ACCEPTED.value,

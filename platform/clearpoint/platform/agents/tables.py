@@ -56,7 +56,10 @@ agent_scans = Table(
     Column("scanner_id", String(64), nullable=False),
     Column("scan_us", BigInteger, nullable=False),
     Column("symbology", String(3), nullable=False),
-    Column("data", LargeBinary, nullable=False),
+    # The scanned bytes, except a voucher code's (NULL): a multi-use voucher's remaining uses must not
+    # be redeemable by whoever reads the database. data_sha256 names what was scanned either way.
+    Column("data", LargeBinary),
+    Column("data_sha256", LargeBinary(32), nullable=False),
     # SHA-256 of the signed canonical bytes (the scan's fingerprint).
     Column("scan_sha256", LargeBinary(32), nullable=False),
     # When the scan came off the agent's stream, and when it was first answered.
