@@ -7,6 +7,7 @@ import asyncio
 import grpc
 import pytest
 from clearpoint.platform.agents.tables import agent_scans, scan_rejections
+from clearpoint.platform.core.errors import Reason
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, campaigns_pb2, errors_pb2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
@@ -183,8 +184,11 @@ async def test_forged_unknown_and_revoked_agents_are_refused_with_reasons(
     reasons = [errors_pb2.Reason.Name(a.reason) for a in answers]
     assert reasons == ["REASON_SCAN_SIGNATURE_INVALID"] * 4 + ["REASON_AGENT_UNKNOWN"] * 2
     assert all(a.outcome == A.SCAN_OUTCOME_REJECTED for a in answers)
-    assert await _rejections(platform, "SCAN_SIGNATURE_INVALID", agent_id) == 4
-    assert await _rejections(platform, "AGENT_UNKNOWN", "agt_00000000000000ff", "not an agent") == 2
+    # Unproven scans are counted, not stored: anyone could send them.
+    assert await _rejections(platform, "SCAN_SIGNATURE_INVALID", agent_id) == 0
+    assert await _rejections(platform, "AGENT_UNKNOWN", "agt_00000000000000ff", "not an agent") == 0
+    unproven = platform.server.platform.ingest.unproven
+    assert unproven[Reason.SCAN_SIGNATURE_INVALID] >= 4 and unproven[Reason.AGENT_UNKNOWN] >= 2
     # Revoked: refused from then on, while what it sent before keeps its first answer.
     sent_before = signed(other_id, other_key, 1, codes[0].encode())
     (before,) = await stream_one_by_one(platform.target, [sent_before])
@@ -262,10 +266,18 @@ async def _batched(target: str, requests: list[A.StreamScansRequest]) -> list[A.
     """Every response to `requests` sent on one StreamScans call, the announcement first."""
     async with grpc.aio.insecure_channel(target) as channel:
         call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
-        for request in requests:
-            await call.write(request)
-        await call.done_writing()
-        return [response async for response in call]
+
+        async def send() -> None:  # while answers are read: flow control would stall a writer that never reads
+            for request in requests:
+                await call.write(request)
+            await call.done_writing()
+
+        sender = asyncio.create_task(send())
+        try:
+            return [response async for response in call]
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
 
 
 async def test_several_scans_a_message_are_each_verified_and_answered(
@@ -358,3 +370,38 @@ async def test_a_scan_no_database_can_store_is_rejected_alone(platform: RunningP
     assert [alone[s].outcome for s in (1, 2)] == [A.SCAN_OUTCOME_ACCEPTED] * 2
     assert odd[0].reason == errors_pb2.REASON_AGENT_UNKNOWN
     assert await _redeemed(partner, campaign_id) == 4
+
+
+async def test_junk_scans_cost_no_rows_and_a_bounded_log(
+    platform: RunningPlatform, partner: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """3,000 scans nobody can vouch for (unknown agents, forged signatures, malformed): each is
+    answered REJECTED, none is written to the database, and the log stays a few lines long."""
+    agent_id, key = await enrol_agent(platform, partner)
+    async with platform.server.platform.db.read() as conn:
+        before = await conn.scalar(select(func.count()).select_from(scan_rejections))
+    stranger = Ed25519PrivateKey.generate()
+    junk = []
+    for i in range(3000):
+        kind = i % 3
+        if kind == 0:
+            junk.append(signed(f"agt_{i:016x}", stranger, i + 1, b"4006381333931"))
+        elif kind == 1:
+            junk.append(signed(agent_id, stranger, i + 1, b"4006381333931"))  # forged in an enrolled agent's name
+        else:
+            bad = signed(agent_id, key, i + 1, b"x")
+            bad.symbology = "??"
+            junk.append(bad)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="clearpoint"):
+        responses = await asyncio.wait_for(
+            _batched(platform.target, [A.StreamScansRequest(scans=junk[i : i + 32]) for i in range(0, len(junk), 32)]),
+            120,
+        )
+    answers = [a for r in responses[1:] for a in r.answers]
+    assert len(answers) == len(junk) and {a.outcome for a in answers} == {A.SCAN_OUTCOME_REJECTED}
+    async with platform.server.platform.db.read() as conn:
+        after = await conn.scalar(select(func.count()).select_from(scan_rejections))
+    assert after == before, f"{after - before} rows for junk"
+    lines = [r for r in caplog.records if r.name.startswith("clearpoint")]
+    assert len(lines) <= 6, [r.getMessage() for r in lines]

@@ -5,8 +5,10 @@ its signed bytes as fingerprint (core.once), so a resend (after a lost answer, a
 agent restart) gets the first answer again and changes nothing. A voucher scan goes through the
 redemption room's one claim statement, which writes the scan's row in the store's scan log (the
 attachment below) with the redemption and its answer; a scan that is not a voucher is answered
-NOT_A_VOUCHER. Scans that are not applied at all (forged, unknown or revoked agent, reused
-sequence, malformed) are kept in scan_rejections as evidence.
+NOT_A_VOUCHER. Scans that are not applied at all are answered REJECTED: those from a proven,
+enrolled agent (revoked since, a reused sequence) are kept in scan_rejections as evidence; those
+anyone could send (forged, unknown agent, malformed) are only counted and sampled in the log, so
+junk costs no rows and no unbounded log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -46,6 +49,9 @@ _REJECTION_MESSAGES = {
     Reason.SCAN_SIGNATURE_INVALID: "the scan's signature does not verify under the agent's key",
     Reason.SEQUENCE_REUSED: "this sequence number was used before for a different scan",
 }
+# Rejections before the sender proved it is an enrolled agent: anyone can cause them, so they are
+# counted and sampled in the log, never written to the database one by one.
+_UNPROVEN = frozenset({Reason.FIELD_INVALID, Reason.AGENT_UNKNOWN, Reason.SCAN_SIGNATURE_INVALID})
 _KNOWN_AGENTS = 100_000  # parsed keys kept; more agents than this just cost a read now and then
 _AGENTS = select(
     agents.c.agent_id, agents.c.public_key, agents.c.partner_id, agents.c.store_id, agents.c.display_name
@@ -136,6 +142,9 @@ class ScanIngest:
         self.redeemer = redeemer
         self.clock = clock
         self._known: dict[str, KnownAgent] = {}
+        # Rejections of scans not proven to come from an enrolled agent, by reason (not stored).
+        self.unproven: Counter[Reason] = Counter()
+        self._sampled = _Sampled(clock)
         self._lookups: Batcher[str, KnownAgent | None] = Batcher(self._read_agents, max_batch=128, max_in_flight=2)
 
     async def ingest(self, scan: ScanFields, signature: bytes, received_us: int | None = None) -> ScanAnswer:
@@ -227,20 +236,23 @@ class ScanIngest:
 
     async def _reject(self, scan: ScanFields, reason: Reason, detail: str, digest: bytes | None) -> ScanAnswer:
         now = self.clock()
+        message = _REJECTION_MESSAGES.get(reason, detail)
+        answer = ScanAnswer(scan.sequence, ScanOutcome.REJECTED, reason, message, None, None, False, now)
+        who = _storable(scan.agent_id[:64])
+        if reason in _UNPROVEN:
+            # Anyone can send these, as fast as they like: counted and sampled, never a row or a line each.
+            self.unproven[reason] += 1
+            self._sampled.note(reason, f"{who}#{scan.sequence}: {_storable(detail)}")
+            return answer
         log.warning(
-            "rejected scan %s#%s: %s (%s)",
-            _storable(scan.agent_id[:64]),
-            scan.sequence,
-            reason,
-            _storable(detail),
-            extra={"reason": reason},
+            "rejected scan %s#%s: %s (%s)", who, scan.sequence, reason, _storable(detail), extra={"reason": reason}
         )
         async with self.db.write() as conn:
             if self.db.is_postgres:
                 await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")  # evidence, not state
             await conn.execute(
                 insert(scan_rejections).values(
-                    agent_id=_storable(scan.agent_id[:64]),
+                    agent_id=who,
                     sequence=min(max(scan.sequence, 0), 2**63 - 1),
                     reason=reason.value,
                     detail=_storable(detail[:500]),
@@ -248,5 +260,31 @@ class ScanIngest:
                     received_us=now,
                 )
             )
-        message = _REJECTION_MESSAGES.get(reason, detail)
-        return ScanAnswer(scan.sequence, ScanOutcome.REJECTED, reason, message, None, None, False, now)
+        return answer
+
+
+class _Sampled:
+    """Log lines for events anyone can cause: the first of each kind at once, then at most one line
+    a period per kind, with how many came since. Bounded whatever the rate."""
+
+    def __init__(self, clock: Clock, period_s: float = 60.0) -> None:
+        self._clock = clock
+        self._period_us = int(period_s * 1_000_000)
+        self._next: dict[Reason, int] = {}
+        self._since: Counter[Reason] = Counter()
+
+    def note(self, reason: Reason, example: str) -> None:
+        now = self._clock()
+        self._since[reason] += 1
+        if now < self._next.get(reason, 0):
+            return
+        count, self._since[reason] = self._since[reason], 0
+        self._next[reason] = now + self._period_us
+        log.warning(
+            "rejected %d unproven scan(s) (%s) in the last %d s; e.g. %s",
+            count,
+            reason,
+            self._period_us // 1_000_000,
+            example,
+            extra={"reason": reason},
+        )

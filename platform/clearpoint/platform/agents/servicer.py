@@ -135,16 +135,16 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                     yield A.StreamScansResponse(answer=item)
                     continue
                 settled = [item]  # with whatever else is settled by now
-                end: BaseException | None = None
+                ending: list[BaseException | None] = []  # the end of the stream, met while gathering
                 while not answers.empty() and len(settled) < MAX_IN_FLIGHT:
                     more = answers.get_nowait()
                     if not isinstance(more, A.ScanAnswer):
-                        end = more
+                        ending.append(more)
                         break
                     settled.append(more)
                 yield A.StreamScansResponse(answers=settled)
-                if end is not None:
-                    answers.put_nowait(end)  # the answers before it went out first
+                if ending:  # None (all answered) or an error: after the answers gathered before it
+                    answers.put_nowait(ending[0])
         finally:
             reader.cancel()
 
