@@ -122,3 +122,14 @@ async def test_an_existing_open_directory_and_journal_are_made_private(tmp_path:
     _private(data_dir, 0o700)
     for file in data_dir.iterdir():
         _private(file, 0o600)
+
+
+def test_the_working_directory_is_never_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database put straight in the working directory makes the file private, not the directory."""
+    from clearpoint.private_files import private_sqlite_file
+
+    tmp_path.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    private_sqlite_file(Path("clearpoint.sqlite3"))
+    _private(tmp_path, 0o755)
+    _private(tmp_path / "clearpoint.sqlite3", 0o600)
