@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from clearpoint.platform.campaigns.progress import ProgressHub, count_refusal
@@ -21,7 +20,7 @@ from clearpoint.platform.campaigns.rules import check_store_id
 from clearpoint.platform.campaigns.tables import campaigns
 from clearpoint.platform.core import ids, once
 from clearpoint.platform.core.batching import Batcher
-from clearpoint.platform.core.clock import SECOND_US, Clock
+from clearpoint.platform.core.clock import Clock, iso
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.core.once import FirstAnswer, RequestKey
@@ -251,13 +250,12 @@ async def _used_up(conn: Any, voucher_id: str) -> Refusal:
     last = (await conn.execute(_LAST_USE, {"voucher_id": voucher_id})).first()
     if last is None:
         return refusal(Reason.VOUCHER_ALREADY_REDEEMED)
-    when = datetime.fromtimestamp(last.redeemed_us / SECOND_US, UTC)
-    shown = when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = iso(last.redeemed_us)  # 2026-12-02T13:20:05+00:00
     return Refusal(
         Reason.VOUCHER_ALREADY_REDEEMED,
-        f"{MESSAGES[Reason.VOUCHER_ALREADY_REDEEMED]}: at {last.store_id}, {shown}",
+        f"{MESSAGES[Reason.VOUCHER_ALREADY_REDEEMED]}: at {last.store_id}, {when[:10]} {when[11:19]} UTC",
         store_id=last.store_id,
-        redeemed_at=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        redeemed_at=when.replace("+00:00", "Z"),
     )
 
 
