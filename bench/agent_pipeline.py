@@ -42,7 +42,15 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from benchutil import clearpoint_command, cpu_seconds, free_port, say, stop_process, timestamp, wait_serving
+from benchutil import (
+    campaign_request,
+    clearpoint_command,
+    cpu_seconds,
+    free_port,
+    say,
+    stop_process,
+    wait_serving,
+)
 from clearpoint.formats import voucher_codes
 from clearpoint.formats.scan_signatures import ScanFields, sign_scan
 from clearpoint.platform.keys.master_key import MASTER_KEY_ENV
@@ -501,15 +509,7 @@ async def seed(target: str, operator_key: str, directory: Path, scans: int, agen
         as_partner = (("x-api-key", partner.api_key),)
         campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
         created = await campaigns.CreateCampaign(
-            campaigns_pb2.CreateCampaignRequest(
-                request_id=f"bench-campaign-{tag}",
-                name=f"bench {tag}",
-                prize_description="a bench prize",
-                valid_from=timestamp(time.time() - 3600),
-                valid_until=timestamp(time.time() + 86_400),
-                total_stock=4 * scans,
-                uses_per_voucher=1,
-            ),
+            campaign_request(f"bench-campaign-{tag}", f"bench {tag}", 4 * scans, started_seconds_ago=3600),
             metadata=as_partner,
         )
         codes: list[str] = []

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from clearpoint.v1 import campaigns_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -67,6 +68,21 @@ def timestamp(seconds: float) -> Timestamp:
     stamp = Timestamp()
     stamp.FromMicroseconds(int(seconds * 1_000_000))
     return stamp
+
+
+def campaign_request(
+    request_id: str, name: str, total_stock: int, started_seconds_ago: float = 60.0
+) -> campaigns_pb2.CreateCampaignRequest:
+    """A campaign open from a little while ago until tomorrow, one use a voucher, at every store."""
+    return campaigns_pb2.CreateCampaignRequest(
+        request_id=request_id,
+        name=name,
+        prize_description="a bench prize",
+        valid_from=timestamp(time.time() - started_seconds_ago),
+        valid_until=timestamp(time.time() + 86_400),
+        total_stock=total_stock,
+        uses_per_voucher=1,
+    )
 
 
 async def wait_serving(target: str, alive: Callable[[], bool], limit: float = 60.0) -> None:

@@ -36,7 +36,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import grpc
-from benchutil import clearpoint_command, cpu_seconds, free_port, say, stop_process, timestamp, wait_serving
+from benchutil import (
+    campaign_request,
+    clearpoint_command,
+    cpu_seconds,
+    free_port,
+    say,
+    stop_process,
+    wait_serving,
+)
 from clearpoint.v1 import (
     campaigns_pb2,
     campaigns_pb2_grpc,
@@ -361,15 +369,7 @@ async def bootstrap(target: str, operator_key: str, codes_needed: int) -> tuple[
         as_partner = (("x-api-key", partner.api_key),)
         campaigns = campaigns_pb2_grpc.CampaignServiceStub(channel)
         created = await campaigns.CreateCampaign(
-            campaigns_pb2.CreateCampaignRequest(
-                request_id="bench-campaign",
-                name="bench",
-                prize_description="a bench prize",
-                valid_from=timestamp(time.time() - 60),
-                valid_until=timestamp(time.time() + 86_400),
-                total_stock=10**12,
-                uses_per_voucher=1,
-            ),
+            campaign_request("bench-campaign", "bench", 10**12),
             metadata=as_partner,
         )
         campaign_id = created.campaign.campaign_id

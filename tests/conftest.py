@@ -100,7 +100,7 @@ async def start_platform(database_url: str, clock: ManualClock | None = None) ->
 
     clock = clock or ManualClock()
     platform = await Platform.open(database_url, master_key=MASTER_KEY, clock=clock)
-    platform.watch_poll_seconds = 0.2
+    platform.progress.poll_seconds = 0.2
     running = await server.start(platform, "127.0.0.1:0")
     async with platform.db.write() as conn:
         _, operator_key = await accounts.create(conn, f"operator-{secrets.token_hex(4)}", Role.OPERATOR, clock())

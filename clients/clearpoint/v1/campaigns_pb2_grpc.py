@@ -97,7 +97,11 @@ class CampaignServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchCampaignProgress(self, request, context):
-        """Streams the campaign's progress: one message at once, then one after every change.
+        """Streams the campaign's progress: one message at once, then one after every change. Changes
+        close together come as one message with the newest counts (a few a second at most, fewer
+        while the platform serves many watchers); a caller that reads slowly gets the newest counts
+        when it reads, not every one it missed. One caller may hold a bounded number of streams
+        open at once (REASON_TOO_MANY_STREAMS).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

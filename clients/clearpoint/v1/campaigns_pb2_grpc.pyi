@@ -44,7 +44,12 @@ class CampaignServiceStub:
     IssueVouchers: _grpc.UnaryUnaryMultiCallable[_campaigns_pb2.IssueVouchersRequest, _campaigns_pb2.IssueVouchersResponse]
     """Issues vouchers for a campaign and returns their codes, signed by the active issuer key."""
     WatchCampaignProgress: _grpc.UnaryStreamMultiCallable[_campaigns_pb2.WatchCampaignProgressRequest, _campaigns_pb2.WatchCampaignProgressResponse]
-    """Streams the campaign's progress: one message at once, then one after every change."""
+    """Streams the campaign's progress: one message at once, then one after every change. Changes
+    close together come as one message with the newest counts (a few a second at most, fewer
+    while the platform serves many watchers); a caller that reads slowly gets the newest counts
+    when it reads, not every one it missed. One caller may hold a bounded number of streams
+    open at once (REASON_TOO_MANY_STREAMS).
+    """
 
 @_typing.type_check_only
 class CampaignServiceAsyncStub(CampaignServiceStub):
@@ -62,7 +67,12 @@ class CampaignServiceAsyncStub(CampaignServiceStub):
     IssueVouchers: _aio.UnaryUnaryMultiCallable[_campaigns_pb2.IssueVouchersRequest, _campaigns_pb2.IssueVouchersResponse]  # type: ignore[assignment]
     """Issues vouchers for a campaign and returns their codes, signed by the active issuer key."""
     WatchCampaignProgress: _aio.UnaryStreamMultiCallable[_campaigns_pb2.WatchCampaignProgressRequest, _campaigns_pb2.WatchCampaignProgressResponse]  # type: ignore[assignment]
-    """Streams the campaign's progress: one message at once, then one after every change."""
+    """Streams the campaign's progress: one message at once, then one after every change. Changes
+    close together come as one message with the newest counts (a few a second at most, fewer
+    while the platform serves many watchers); a caller that reads slowly gets the newest counts
+    when it reads, not every one it missed. One caller may hold a bounded number of streams
+    open at once (REASON_TOO_MANY_STREAMS).
+    """
 
 class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
     """CampaignService runs a partner's prize campaigns: create them, issue their vouchers, watch them.
@@ -107,6 +117,11 @@ class CampaignServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _campaigns_pb2.WatchCampaignProgressRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_campaigns_pb2.WatchCampaignProgressResponse], _abc.AsyncIterator[_campaigns_pb2.WatchCampaignProgressResponse]]:
-        """Streams the campaign's progress: one message at once, then one after every change."""
+        """Streams the campaign's progress: one message at once, then one after every change. Changes
+        close together come as one message with the newest counts (a few a second at most, fewer
+        while the platform serves many watchers); a caller that reads slowly gets the newest counts
+        when it reads, not every one it missed. One caller may hold a bounded number of streams
+        open at once (REASON_TOO_MANY_STREAMS).
+        """
 
 def add_CampaignServiceServicer_to_server(servicer: CampaignServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,10 +9,13 @@ from pathlib import Path
 
 from clearpoint.platform import migrate
 from clearpoint.platform.agents.ingest import SCAN_LOG, ScanIngest
-from clearpoint.platform.campaigns.progress import ProgressHub
+from clearpoint.platform.campaigns.progress import progress_feed
+from clearpoint.platform.campaigns.records import Progress
 from clearpoint.platform.core.clock import Clock, system_clock
 from clearpoint.platform.core.database import Database
+from clearpoint.platform.core.fanout import Fanout
 from clearpoint.platform.core.paging import PageTokens
+from clearpoint.platform.core.streams import DEFAULT_PER_CALLER, StreamLimit
 from clearpoint.platform.keys.keystore import KeyStore
 from clearpoint.platform.keys.master_key import MasterKey
 from clearpoint.platform.partners.authentication import Authenticator
@@ -25,11 +28,11 @@ class Platform:
     clock: Clock
     keys: KeyStore
     auth: Authenticator
-    hub: ProgressHub
+    progress: Fanout[Progress]
     redeemer: Redeemer
     pages: PageTokens
     ingest: ScanIngest
-    watch_poll_seconds: float = 0.5
+    streams: StreamLimit
 
     @classmethod
     async def open(
@@ -40,20 +43,24 @@ class Platform:
         clock: Clock = system_clock,
         run_migrations: bool = True,
         pool_size: int = 16,
+        streams_per_caller: int = DEFAULT_PER_CALLER,
+        watch_poll_seconds: float = 1.0,
     ) -> Platform:
         db = Database(database_url, pool_size=pool_size)
         if run_migrations:
             await migrate.upgrade(db)
         master = master_key or MasterKey.load(master_key_file)
         keys = KeyStore(master, clock)
-        hub = ProgressHub()
+        feed = progress_feed(db, clock, watch_poll_seconds)
         async with db.read() as conn:
             await keys.load_public_keys(conn)
         page_secret = hmac.new(master.derive(b"page-tokens"), b"", hashlib.sha256).digest()
         # Scans are redeemed by the same redeemer, with their row in the scan log written alongside.
-        redeemer = Redeemer(db, keys, clock, hub, attachment=SCAN_LOG)
+        redeemer = Redeemer(db, keys, clock, feed, attachment=SCAN_LOG)
         ingest = ScanIngest(db, redeemer, clock)
-        return cls(db, clock, keys, Authenticator(), hub, redeemer, PageTokens(page_secret), ingest)
+        pages = PageTokens(page_secret)
+        return cls(db, clock, keys, Authenticator(), feed, redeemer, pages, ingest, StreamLimit(streams_per_caller))
 
     async def close(self) -> None:
+        await self.progress.close()
         await self.db.dispose()

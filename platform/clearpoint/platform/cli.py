@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearpoint.cliutil import add_subcommands, env_option, setup_logging
+from clearpoint.platform.core.streams import DEFAULT_PER_CALLER
 
 if TYPE_CHECKING:
     from clearpoint.platform.app import Platform
@@ -66,6 +67,15 @@ def configure(group: argparse.ArgumentParser) -> None:
         "does not, so each core can run one",
         type=int,
     )
+    env_option(
+        serve,
+        "--max-streams-per-caller",
+        "CLEARPOINT_MAX_STREAMS_PER_CALLER",
+        DEFAULT_PER_CALLER,
+        "streams (progress watches, scan streams) one API key's holder or one agent may hold open at once, "
+        "per worker; the next is refused with TOO_MANY_STREAMS",
+        type=int,
+    )
     serve.add_argument("--skip-migrations", action="store_true", help=argparse.SUPPRESS)
     _common(serve)
     serve.set_defaults(run=_serve)
@@ -96,7 +106,12 @@ def configure(group: argparse.ArgumentParser) -> None:
 async def _open(args: argparse.Namespace, *, migrate: bool = True) -> Platform:
     from clearpoint.platform.app import Platform
 
-    return await Platform.open(args.database, master_key_file=Path(args.master_key_file), run_migrations=migrate)
+    return await Platform.open(
+        args.database,
+        master_key_file=Path(args.master_key_file),
+        run_migrations=migrate,
+        streams_per_caller=getattr(args, "max_streams_per_caller", DEFAULT_PER_CALLER),
+    )
 
 
 def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
@@ -122,6 +137,9 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.max_streams_per_caller < 1:
+        print("error: --max-streams-per-caller must be at least 1", file=sys.stderr)
         return 2
     if args.workers > 1:
         return _supervise(args)
@@ -158,7 +176,7 @@ def _supervise(args: argparse.Namespace) -> int:
 
     asyncio.run(prepare())
     argv = [sys.executable, "-m", "clearpoint.cli", "platform", "serve", "--workers", "1", "--skip-migrations"]
-    for flag in ("listen", "tls_cert", "tls_key", "database", "master_key_file", "log_level"):
+    for flag in ("listen", "tls_cert", "tls_key", "database", "master_key_file", "log_level", "max_streams_per_caller"):
         argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     children = [subprocess.Popen(argv) for _ in range(args.workers)]  # noqa: S603 (this interpreter, our own argv)
     print(

@@ -8,16 +8,18 @@ own), so it is never reset across contexts, even when a stream is cancelled half
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from clearpoint.platform.api.reasons import to_status
 from clearpoint.platform.core.database import DatabaseUnavailable
 from clearpoint.platform.core.errors import Reason, Refusal
-from clearpoint.platform.core.principals import current_principal
+from clearpoint.platform.core.principals import Principal, current_principal
+from clearpoint.platform.core.streams import StreamLimit
 from clearpoint.platform.edge import Access, check_storable
 from clearpoint.platform.partners.authentication import Authenticator
 from grpc_status import rpc_status
@@ -75,10 +77,12 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         authenticator: Authenticator,
         read: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
         policy: Mapping[str, Access],
+        streams: StreamLimit,
     ) -> None:
         self._auth = authenticator
         self._read = read
         self._policy = policy
+        self._streams = streams
         self._guarded: dict[str, Handler] = {}
 
     async def intercept_service(
@@ -97,11 +101,11 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         guarded = self._guarded[method] = self._guard(method, handler)
         return guarded
 
-    async def _admit(self, method: str, context: ServicerContext) -> None:
+    async def _admit(self, method: str, context: ServicerContext) -> Principal | None:
         """Refuse the call unless its caller may make it; note who the caller is for the servicer."""
         access = self._policy.get(method)
         if access is not None and not access.api_key:
-            return  # the request carries its own proof (an enrolment token, a signed scan)
+            return None  # the request carries its own proof (an enrolment token, a signed scan)
         api_key = api_key_from(context.invocation_metadata())
         if not api_key:
             raise Refusal(Reason.UNAUTHENTICATED, "no API key: send it as the x-api-key metadata entry")
@@ -111,6 +115,14 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         if access is None or not access.admits(principal.role):
             raise Refusal(Reason.PERMISSION_DENIED, f"the {principal.role} role may not call {method}")
         current_principal.set(principal)
+        return principal
+
+    def _hold(self, principal: Principal | None) -> AbstractContextManager[None]:
+        """A stream's place among its caller's open streams; a stream proving its own caller
+        (a store agent's) takes its place in its servicer, once that caller is known."""
+        if principal is None:
+            return contextlib.nullcontext()
+        return self._streams.hold(principal, f"{principal.role} {principal.partner_id} ({principal.name})")
 
     @staticmethod
     async def _fail(method: str, context: ServicerContext, exc: BaseException) -> NoReturn:
@@ -125,7 +137,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
 
     def _guard(self, method: str, original: Handler) -> Handler:
-        fail, admit = self._fail, self._admit
+        fail, admit, hold = self._fail, self._admit, self._hold
         handler: Any = original
         deserialize = handler.request_deserializer
 
@@ -158,10 +170,11 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     if isinstance(request, _Undecodable):
                         raise _not_a_message(method, request, "the request")
-                    await admit(method, context)
+                    principal = await admit(method, context)
                     check_storable(request)
-                    async for item in inner_us(request, context):
-                        yield item
+                    with hold(principal):
+                        async for item in inner_us(request, context):
+                            yield item
                 except Exception as exc:
                     await fail(method, context, exc)
 
@@ -178,9 +191,10 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
 
             async def stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
                 try:
-                    await admit(method, context)
-                    async for item in inner_ss(checked(requests), context):
-                        yield item
+                    principal = await admit(method, context)
+                    with hold(principal):
+                        async for item in inner_ss(checked(requests), context):
+                            yield item
                 except Exception as exc:
                     await fail(method, context, exc)
 

@@ -49,6 +49,7 @@ STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.SEQUENCE_REUSED: grpc.StatusCode.ALREADY_EXISTS,
     Reason.NOT_A_VOUCHER: _BAD,
     Reason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Reason.TOO_MANY_STREAMS: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

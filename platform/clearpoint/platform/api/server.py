@@ -89,7 +89,7 @@ async def start(
     services: Sequence[Service] = SERVICES,
 ) -> PlatformServer:
     """Serve `services` on `listen`; with `tls`, only over TLS (API keys travel in call metadata)."""
-    guard = GuardInterceptor(platform.auth, platform.db.read, policy(services))
+    guard = GuardInterceptor(platform.auth, platform.db.read, policy(services), platform.streams)
     server = grpc.aio.server(interceptors=[guard], options=SERVER_OPTIONS)
     for service in services:
         service.add_to_server(service.servicer(platform), server)

@@ -1,47 +1,61 @@
-"""A campaign's progress (issued, redeemed, rolled back, refusals by reason) and wake-ups for watchers.
+"""A campaign's progress (issued, redeemed, rolled back, refusals by reason), and its live feed.
 
-A watcher is woken at once by changes this process commits, and re-reads the database at a short
-interval to see changes committed by other platform processes; the database stays the one truth.
+Watchers of a campaign share one feed (core.fanout): changes this process commits are read at once,
+changes other platform processes commit at the next poll; the database stays the one truth.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections import defaultdict
+from collections.abc import Collection
 
 from clearpoint.platform.campaigns.records import Progress
 from clearpoint.platform.campaigns.rules import REFUSAL_SHARDS
 from clearpoint.platform.campaigns.tables import campaign_refusals, campaigns
+from clearpoint.platform.core.clock import Clock
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason
+from clearpoint.platform.core.fanout import Fanout
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def progress(conn: AsyncConnection, campaign_id: str, now_us: int) -> Progress:
-    row = (
-        await conn.execute(
-            select(campaigns.c.issued, campaigns.c.redeemed, campaigns.c.rolled_back, campaigns.c.total_stock).where(
-                campaigns.c.campaign_id == campaign_id
-            )
-        )
-    ).one()
+    return (await progress_of(conn, [campaign_id], now_us))[campaign_id]
+
+
+async def progress_of(conn: AsyncConnection, campaign_ids: Collection[str], now_us: int) -> dict[str, Progress]:
+    """The progress of every campaign named that exists, in two queries however many are named."""
     rows = await conn.execute(
-        select(campaign_refusals.c.reason, func.sum(campaign_refusals.c.count))
-        .where(campaign_refusals.c.campaign_id == campaign_id)
-        .group_by(campaign_refusals.c.reason)
+        select(
+            campaigns.c.campaign_id,
+            campaigns.c.issued,
+            campaigns.c.redeemed,
+            campaigns.c.rolled_back,
+            campaigns.c.total_stock,
+        ).where(campaigns.c.campaign_id.in_(campaign_ids))
     )
-    refused = {reason: int(count) for reason, count in rows}
-    return Progress(
-        campaign_id=campaign_id,
-        issued=row.issued,
-        redeemed=row.redeemed,
-        rolled_back=row.rolled_back,
-        remaining_stock=row.total_stock - (row.redeemed - row.rolled_back),
-        refused=refused,
-        as_of_us=now_us,
+    refused: defaultdict[str, dict[str, int]] = defaultdict(dict)
+    counts = await conn.execute(
+        select(campaign_refusals.c.campaign_id, campaign_refusals.c.reason, func.sum(campaign_refusals.c.count))
+        .where(campaign_refusals.c.campaign_id.in_(campaign_ids))
+        .group_by(campaign_refusals.c.campaign_id, campaign_refusals.c.reason)
     )
+    for campaign_id, reason, count in counts:
+        refused[campaign_id][reason] = int(count)
+    return {
+        row.campaign_id: Progress(
+            campaign_id=row.campaign_id,
+            issued=row.issued,
+            redeemed=row.redeemed,
+            rolled_back=row.rolled_back,
+            remaining_stock=row.total_stock - (row.redeemed - row.rolled_back),
+            refused=refused[row.campaign_id],
+            as_of_us=now_us,
+        )
+        for row in rows
+    }
 
 
 async def count_refusal(db: Database, conn: AsyncConnection, campaign_id: str, reason: Reason) -> None:
@@ -57,19 +71,11 @@ async def count_refusal(db: Database, conn: AsyncConnection, campaign_id: str, r
     )
 
 
-class ProgressHub:
-    def __init__(self) -> None:
-        self._events: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+def progress_feed(db: Database, clock: Clock, poll_seconds: float) -> Fanout[Progress]:
+    """Live progress of the campaigns watched in this process, read together by one task."""
 
-    def notify(self, campaign_id: str) -> None:
-        event = self._events.pop(campaign_id, None)
-        if event is not None:
-            event.set()
+    async def read(campaign_ids: Collection[str]) -> dict[str, Progress]:
+        async with db.read() as conn:
+            return await progress_of(conn, campaign_ids, clock())
 
-    async def wait(self, campaign_id: str, seconds: float) -> None:
-        """Return when the campaign changes here, or after `seconds`."""
-        event = self._events[campaign_id]
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            pass
+    return Fanout(read, poll_seconds=poll_seconds)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from clearpoint.platform.campaigns import catalog, issuing, wire
 from clearpoint.platform.campaigns.progress import progress
+from clearpoint.platform.campaigns.records import Progress
 from clearpoint.platform.campaigns.rules import check_spec
 from clearpoint.platform.core.paging import next_page
 from clearpoint.platform.core.principals import current_principal
@@ -23,6 +24,7 @@ C = campaigns_pb2
 class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
     def __init__(self, p: Platform) -> None:
         self.p = p
+        self._messages: dict[str, tuple[Progress, C.WatchCampaignProgressResponse]] = {}
 
     async def CreateCampaign(self, request: C.CreateCampaignRequest, context: Context) -> C.CreateCampaignResponse:
         principal = current_principal.get()
@@ -71,22 +73,32 @@ class CampaignServicer(campaigns_pb2_grpc.CampaignServiceServicer):
             codes = [issuing.sign_code(campaign, v.voucher_id, signer) for v in response.vouchers]
         for voucher, code in zip(response.vouchers, codes, strict=True):
             voucher.code = code
-        self.p.hub.notify(request.campaign_id)
+        self.p.progress.changed(request.campaign_id)
         return response
 
     async def WatchCampaignProgress(
         self, request: C.WatchCampaignProgressRequest, context: Context
     ) -> AsyncIterator[C.WatchCampaignProgressResponse]:
+        """One shared feed per campaign (core.fanout); each message is built once for all its watchers."""
         async with self.p.db.read() as conn:
             campaign_id = (await catalog.get(conn, current_principal.get(), request.campaign_id)).campaign_id
-        last = None
-        while True:
-            async with self.p.db.read() as conn:
-                now = await progress(conn, campaign_id, self.p.clock())
-            if now.counts() != last:
-                last = now.counts()
-                yield C.WatchCampaignProgressResponse(progress=wire.progress(now))
-            await self.p.hub.wait(campaign_id, self.p.watch_poll_seconds)
+        try:
+            async with self.p.progress.watch(campaign_id) as watch:
+                async for now in watch:
+                    yield self._built(now)
+        finally:
+            if not self.p.progress.watching(campaign_id):
+                self._messages.pop(campaign_id, None)
+
+    def _built(self, now: Progress) -> C.WatchCampaignProgressResponse:
+        """The message for a published value, built by its first watcher and reused by the rest."""
+        built = self._messages.get(now.campaign_id)
+        if built is None or built[0] is not now:
+            built = self._messages[now.campaign_id] = (
+                now,
+                C.WatchCampaignProgressResponse(progress=wire.progress(now)),
+            )
+        return built[1]
 
 
 SERVICE = Service(

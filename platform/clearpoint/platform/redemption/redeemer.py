@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clearpoint.platform.campaigns.progress import ProgressHub, count_refusal
+from clearpoint.platform.campaigns.progress import count_refusal
+from clearpoint.platform.campaigns.records import Progress
 from clearpoint.platform.campaigns.rules import check_store_id
 from clearpoint.platform.campaigns.tables import campaigns
 from clearpoint.platform.core import ids, once
@@ -23,6 +24,7 @@ from clearpoint.platform.core.batching import Batcher
 from clearpoint.platform.core.clock import Clock, iso
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
+from clearpoint.platform.core.fanout import Fanout
 from clearpoint.platform.core.once import FirstAnswer, RequestKey
 from clearpoint.platform.core.principals import Principal
 from clearpoint.platform.keys.keystore import KeyStore
@@ -85,11 +87,16 @@ def redemption_of(row: Any) -> Redemption:
 
 class Redeemer:
     def __init__(
-        self, db: Database, keys: KeyStore, clock: Clock, hub: ProgressHub, attachment: Attachment | None = None
+        self,
+        db: Database,
+        keys: KeyStore,
+        clock: Clock,
+        progress: Fanout[Progress],
+        attachment: Attachment | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
-        self.hub = hub
+        self.progress = progress
         self.codes = CodeChecker(db, keys)
         self.attachment = attachment
         # One batcher for every redemption, unary or scanned: a voucher is never in two batches at once.
@@ -128,7 +135,7 @@ class Redeemer:
             )
             claimed = await self.claims.submit(attempt)
             if claimed is not None:
-                self.hub.notify(checked.campaign_id)
+                self.progress.changed(checked.campaign_id)
                 return _outcome(attempt, claimed)
             async with self.db.read() as conn:
                 stored = await once.lookup(conn, request.key)
@@ -203,7 +210,7 @@ class Redeemer:
                 if known:
                     await count_refusal(self.db, conn, checked.campaign_id, refused.reason)
         if checked is not None:
-            self.hub.notify(checked.campaign_id)
+            self.progress.changed(checked.campaign_id)
         log.info("redeem refused: %s (%s by %s)", refused.reason, request.request_id, request.principal.partner_id)
         refused.answered_us = now
         raise refused

@@ -59,7 +59,7 @@ class RedemptionServicer(redemption_pb2_grpc.RedemptionServiceServicer):
 
         response = await once(self.p, "RollbackRedemption", request, R.RollbackRedemptionResponse, work)
         for campaign_id in campaign_ids:
-            self.p.hub.notify(campaign_id)
+            self.p.progress.changed(campaign_id)
         return response
 
     async def GetVoucher(self, request: R.GetVoucherRequest, context: Context) -> R.GetVoucherResponse:
