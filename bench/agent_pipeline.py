@@ -371,8 +371,10 @@ class _NoOpAgents(agents_pb2_grpc.AgentServiceServicer):
     """StreamScans with nothing behind it: each request is answered at once with its sequence."""
 
     async def StreamScans(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        yield agents_pb2.StreamScansResponse(max_in_flight=MAX_IN_FLIGHT)
+        yield agents_pb2.StreamScansResponse(max_in_flight=MAX_IN_FLIGHT, challenge=secrets.token_bytes(32))
         async for request in request_iterator:
+            if request.HasField("hello"):
+                continue  # taken on trust: the bare server checks nothing
             yield agents_pb2.StreamScansResponse(
                 answer=agents_pb2.ScanAnswer(
                     sequence=request.scan.sequence, outcome=agents_pb2.SCAN_OUTCOME_ACCEPTED, message="ok"
@@ -448,7 +450,12 @@ async def bare_stream(target: str, requests: list[agents_pb2.StreamScansRequest]
 
 
 async def uplink_stream(
-    target: str, agent_id: str, journal: Journal, window: int, per_message: int = UplinkSettings.scans_per_message
+    target: str,
+    agent_id: str,
+    key: Ed25519PrivateKey,
+    journal: Journal,
+    window: int,
+    per_message: int = UplinkSettings.scans_per_message,
 ) -> StreamRun:
     """The real Uplink draining the journal: timed from its start (it opens the channel) to a backlog of 0."""
     run = StreamRun(journal.backlog)
@@ -461,7 +468,7 @@ async def uplink_stream(
             drained.set()
 
     settings = UplinkSettings(target=target, window=window, scans_per_message=per_message)
-    uplink = Uplink(settings, agent_id, journal, on_answer)
+    uplink = Uplink(settings, agent_id, journal, on_answer, key)
     started = time.perf_counter()
     task = asyncio.create_task(uplink.run())
     try:
@@ -612,7 +619,7 @@ def uplink_run(
     async def go() -> StreamRun:
         journal = await Journal.open(path, agent_id, key)
         try:
-            return await uplink_stream(target, agent_id, journal, window, per_message)
+            return await uplink_stream(target, agent_id, key, journal, window, per_message)
         finally:
             await journal.close()
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from clearpoint.formats.scan_signatures import ScanFields, canonical_bytes, sign_scan
+from clearpoint.formats.scan_signatures import ScanFields, canonical_bytes, sign_scan, stream_proof_message
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -53,6 +53,12 @@ SCANS = (
     ("every byte value once", ScanFields("agt_00000000000000ff", "s", 2**63 - 1, 0, "]d2", bytes(range(256)))),
 )
 
+# (agent id, challenge) pairs for the proof an agent gives when a scan stream opens.
+STREAM_PROOFS = (
+    ("agt_5e6f7a8b9c0d1e2f", bytes(range(32))),
+    ("agt_00000000000000ff", bytes.fromhex("ff" * 32)),
+)
+
 
 def build() -> dict[str, Any]:
     key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(SEED))
@@ -72,11 +78,23 @@ def build() -> dict[str, Any]:
                 "signature_hex": sign_scan(key, scan).hex(),
             }
         )
+    proofs = []
+    for agent_id, challenge in STREAM_PROOFS:
+        message = stream_proof_message(challenge, agent_id)
+        proofs.append(
+            {
+                "agent_id": agent_id,
+                "challenge_hex": challenge.hex(),
+                "message_hex": message.hex(),
+                "signature_hex": key.sign(message).hex(),
+            }
+        )
     return {
         "description": "Scan signature vectors; layout in docs/scan-signatures.md",
         "private_key_seed_hex": SEED,
         "public_key_hex": public.hex(),
         "vectors": vectors,
+        "stream_proofs": proofs,
     }
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from clearpoint.formats.scan_signatures import ScanFields, enrol_proof_message, sign_scan
+from clearpoint.formats.scan_signatures import ScanFields, enrol_proof_message, sign_scan, stream_proof_message
 from clearpoint.scanner_agent.agent import Agent
 from clearpoint.scanner_agent.config import AgentConfig
 from clearpoint.scanner_agent.config import load as load_config
@@ -94,25 +94,52 @@ def signed(
     )
 
 
-async def stream_scans(target: str, scans: list[agents_pb2.SignedScan]) -> dict[int, agents_pb2.ScanAnswer]:
-    """Send scans on one StreamScans call and collect one answer per scan, by sequence."""
+Opener = tuple[str, Ed25519PrivateKey]  # the agent a stream is opened as, and its key
+
+
+async def open_stream(
+    channel: grpc.aio.Channel, agent: Opener
+) -> tuple[grpc.aio.StreamStreamCall, agents_pb2.StreamScansResponse]:  # type: ignore[type-arg]
+    """A StreamScans call opened as `agent`: the platform's first message read, its challenge signed."""
+    call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+    first = await call.read()
+    agent_id, key = agent
+    proof = key.sign(stream_proof_message(first.challenge, agent_id))
+    await call.write(agents_pb2.StreamScansRequest(hello=agents_pb2.StreamHello(agent_id=agent_id, signature=proof)))
+    return call, first
+
+
+async def rest_of(call: grpc.aio.StreamStreamCall) -> list[agents_pb2.StreamScansResponse]:  # type: ignore[type-arg]
+    """Every further message of a call read with read() (grpc.aio does not mix it with iteration)."""
+    out = []
+    while (response := await call.read()) is not grpc.aio.EOF:
+        out.append(response)
+    return out
+
+
+async def stream_scans(
+    target: str, scans: list[agents_pb2.SignedScan], agent: Opener
+) -> dict[int, agents_pb2.ScanAnswer]:
+    """Send scans on one StreamScans call opened as `agent`; collect one answer per scan, by sequence."""
     answers: dict[int, agents_pb2.ScanAnswer] = {}
     async with grpc.aio.insecure_channel(target) as channel:
-        call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+        call, _ = await open_stream(channel, agent)
         for scan in scans:
             await call.write(agents_pb2.StreamScansRequest(scan=scan))
         await call.done_writing()
-        async for response in call:
+        for response in await rest_of(call):
             if response.HasField("answer"):
                 answers[response.answer.sequence] = response.answer
     return answers
 
 
-async def stream_one_by_one(target: str, scans: list[agents_pb2.SignedScan]) -> list[agents_pb2.ScanAnswer]:
+async def stream_one_by_one(
+    target: str, scans: list[agents_pb2.SignedScan], agent: Opener
+) -> list[agents_pb2.ScanAnswer]:
     """Send each scan only after the previous one was answered (order of answers = order of scans)."""
     out = []
     async with grpc.aio.insecure_channel(target) as channel:
-        call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+        call, _ = await open_stream(channel, agent)
         for scan in scans:
             await call.write(agents_pb2.StreamScansRequest(scan=scan))
             while True:
@@ -187,9 +214,12 @@ async def start_agent(config_path: Path, token: str = "") -> RunningAgent:
     if token and not (config.data_dir / "identity.json").exists():
         await enrol(config.uplink(), config.data_dir, token, "test-till")
     identity = load_identity(config.data_dir)
-    journal = await Journal.open(config.journal_path, identity.agent_id, load_key(config.data_dir), config.max_backlog)
+    key = load_key(config.data_dir)
+    journal = await Journal.open(config.journal_path, identity.agent_id, key, config.max_backlog)
     console = io.StringIO()
-    agent = Agent(identity, journal, config.drivers(), config.uplink(), Console(console, config.answer_wait_seconds))
+    agent = Agent(
+        identity, key, journal, config.drivers(), config.uplink(), Console(console, config.answer_wait_seconds)
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     return RunningAgent(agent, console, stop, task, config)

@@ -13,10 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from tests.agent_helpers import (
+    Opener,
     enrol_agent,
     enrol_with,
     enrolment_token,
+    open_stream,
     partner_id_of,
+    rest_of,
     signed,
     stream_one_by_one,
     stream_scans,
@@ -111,7 +114,7 @@ async def test_scans_are_redeemed_answered_and_recorded(platform: RunningPlatfor
     agent_id, key = await enrol_agent(platform, partner)
     scans = [signed(agent_id, key, i + 1, code.encode(), symbology="]Q1") for i, code in enumerate(codes)]
     scans.append(signed(agent_id, key, 4, b"4006381333931", symbology="]E0"))
-    answers = await stream_scans(platform.target, scans)
+    answers = await stream_scans(platform.target, scans, (agent_id, key))
     assert sorted(answers) == [1, 2, 3, 4]
     for seq in (1, 2, 3):
         a = answers[seq]
@@ -135,13 +138,13 @@ async def test_a_repeated_sequence_gets_the_first_answer_and_is_applied_once(
     campaign_id, codes = await _voucher_codes(platform, partner, 2)
     agent_id, key = await enrol_agent(platform, partner)
     first = signed(agent_id, key, 1, codes[0].encode())
-    a1, a2, a3 = await stream_one_by_one(platform.target, [first, first, first])
+    a1, a2, a3 = await stream_one_by_one(platform.target, [first, first, first], (agent_id, key))
     assert a1.outcome == A.SCAN_OUTCOME_ACCEPTED and not a1.replayed
     for again in (a2, a3):
         assert again.replayed and again.redemption_id == a1.redemption_id and again.outcome == a1.outcome
         assert again.answer_time == a1.answer_time
     # The same number for a different scan (even one correctly signed) is refused, not applied.
-    (reused,) = await stream_one_by_one(platform.target, [signed(agent_id, key, 1, codes[1].encode())])
+    (reused,) = await stream_one_by_one(platform.target, [signed(agent_id, key, 1, codes[1].encode())], (agent_id, key))
     assert reused.outcome == A.SCAN_OUTCOME_REJECTED and reused.reason == errors_pb2.REASON_SEQUENCE_REUSED
     assert await _redeemed(partner, campaign_id) == 1
     assert await _rejections(platform, "SEQUENCE_REUSED", agent_id) == 1
@@ -151,7 +154,9 @@ async def test_a_voucher_scanned_twice_is_refused_the_second_time(platform: Runn
     campaign_id, codes = await _voucher_codes(platform, partner, 1)
     agent_id, key = await enrol_agent(platform, partner)
     # Both on the wire at once: the earlier sequence wins, whatever order the work finishes in.
-    answers = await stream_scans(platform.target, [signed(agent_id, key, seq, codes[0].encode()) for seq in (1, 2, 3)])
+    answers = await stream_scans(
+        platform.target, [signed(agent_id, key, seq, codes[0].encode()) for seq in (1, 2, 3)], (agent_id, key)
+    )
     assert answers[1].outcome == A.SCAN_OUTCOME_ACCEPTED
     for seq in (2, 3):
         assert answers[seq].outcome == A.SCAN_OUTCOME_REFUSED
@@ -178,20 +183,15 @@ async def test_forged_unknown_and_revoked_agents_are_refused_with_reasons(
     tampered.data = codes[3].encode()  # signed for one voucher, carrying another
     truncated = signed(agent_id, key, 4, codes[2].encode())
     truncated.signature = truncated.signature[:40]
-    unknown = signed("agt_00000000000000ff", key, 1, codes[0].encode())
-    nonsense_id = signed("not an agent", key, 1, codes[0].encode())
-    answers = await stream_one_by_one(platform.target, [forged, borrowed, tampered, truncated, unknown, nonsense_id])
-    reasons = [errors_pb2.Reason.Name(a.reason) for a in answers]
-    assert reasons == ["REASON_SCAN_SIGNATURE_INVALID"] * 4 + ["REASON_AGENT_UNKNOWN"] * 2
+    answers = await stream_one_by_one(platform.target, [forged, borrowed, tampered, truncated], (agent_id, key))
+    assert [a.reason for a in answers] == [errors_pb2.REASON_SCAN_SIGNATURE_INVALID] * 4
     assert all(a.outcome == A.SCAN_OUTCOME_REJECTED for a in answers)
     # Unproven scans are counted, not stored: anyone could send them.
     assert await _rejections(platform, "SCAN_SIGNATURE_INVALID", agent_id) == 0
-    assert await _rejections(platform, "AGENT_UNKNOWN", "agt_00000000000000ff", "not an agent") == 0
-    unproven = platform.server.platform.ingest.unproven
-    assert unproven[Reason.SCAN_SIGNATURE_INVALID] >= 4 and unproven[Reason.AGENT_UNKNOWN] >= 2
+    assert platform.server.platform.ingest.unproven[Reason.SCAN_SIGNATURE_INVALID] >= 4
     # Revoked: refused from then on, while what it sent before keeps its first answer.
     sent_before = signed(other_id, other_key, 1, codes[0].encode())
-    (before,) = await stream_one_by_one(platform.target, [sent_before])
+    (before,) = await stream_one_by_one(platform.target, [sent_before], (other_id, other_key))
     assert before.outcome == A.SCAN_OUTCOME_ACCEPTED
     op = platform.operator()
     revoked = await agents_pb2_grpc.AgentServiceStub(op.channel).RevokeAgent(
@@ -199,8 +199,7 @@ async def test_forged_unknown_and_revoked_agents_are_refused_with_reasons(
     )
     assert revoked.agent.state == A.AGENT_STATE_REVOKED
     replay, after = await stream_one_by_one(
-        platform.target,
-        [sent_before, signed(other_id, other_key, 2, codes[1].encode())],
+        platform.target, [sent_before, signed(other_id, other_key, 2, codes[1].encode())], (other_id, other_key)
     )
     assert replay.replayed and replay.outcome == A.SCAN_OUTCOME_ACCEPTED
     assert after.outcome == A.SCAN_OUTCOME_REJECTED and after.reason == errors_pb2.REASON_AGENT_REVOKED
@@ -221,7 +220,9 @@ async def test_malformed_scans_are_rejected_and_the_stream_goes_on(platform: Run
     bad_symbology = signed(agent_id, key, 5, b"x")
     bad_symbology.symbology = "Q1"
     good = signed(agent_id, key, 6, codes[0].encode())
-    answers = await stream_one_by_one(platform.target, [oversize, empty, zero_seq, nanos, bad_symbology, good])
+    answers = await stream_one_by_one(
+        platform.target, [oversize, empty, zero_seq, nanos, bad_symbology, good], (agent_id, key)
+    )
     assert [a.reason for a in answers[:5]] == [errors_pb2.REASON_FIELD_INVALID] * 5
     assert answers[5].outcome == A.SCAN_OUTCOME_ACCEPTED
     assert await _redeemed(partner, campaign_id) == 1
@@ -248,7 +249,9 @@ async def test_the_same_scans_on_two_streams_at_once_are_applied_once(
     scans = [signed(agent_id, key, i + 1, code.encode()) for i, code in enumerate(codes)]
     scans += [signed(agent_id, key, 11 + i, f"400638133393{i}".encode()) for i in range(10)]
     scans += [signed(agent_id, key, 21 + i, codes[i].encode()) for i in range(10)]  # used by then, or not
-    first, second = await asyncio.gather(stream_scans(platform.target, scans), stream_scans(platform.target, scans))
+    first, second = await asyncio.gather(
+        stream_scans(platform.target, scans, (agent_id, key)), stream_scans(platform.target, scans, (agent_id, key))
+    )
     assert sorted(first) == sorted(second) == list(range(1, 31))
     for seq in range(1, 31):
         a, b = first[seq], second[seq]
@@ -262,10 +265,10 @@ async def test_the_same_scans_on_two_streams_at_once_are_applied_once(
 # -- several scans a message -----------------------------------------------------------------------
 
 
-async def _batched(target: str, requests: list[A.StreamScansRequest]) -> list[A.StreamScansResponse]:
-    """Every response to `requests` sent on one StreamScans call, the announcement first."""
+async def _batched(target: str, requests: list[A.StreamScansRequest], agent: Opener) -> list[A.StreamScansResponse]:
+    """Every response to `requests` sent on one StreamScans call opened as `agent`, the announcement first."""
     async with grpc.aio.insecure_channel(target) as channel:
-        call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+        call, announcement = await open_stream(channel, agent)
 
         async def send() -> None:  # while answers are read: flow control would stall a writer that never reads
             for request in requests:
@@ -274,7 +277,7 @@ async def _batched(target: str, requests: list[A.StreamScansRequest]) -> list[A.
 
         sender = asyncio.create_task(send())
         try:
-            return [response async for response in call]
+            return [announcement, *await rest_of(call)]
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
@@ -292,7 +295,9 @@ async def test_several_scans_a_message_are_each_verified_and_answered(
     malformed.symbology = "Q1"
     first = [signed(agent_id, key, 1, codes[0].encode()), signed(agent_id, key, 2, codes[1].encode()), forged]
     second = [malformed, signed(agent_id, key, 5, codes[4].encode()), signed(agent_id, key, 6, codes[0].encode())]
-    responses = await _batched(platform.target, [A.StreamScansRequest(scans=first), A.StreamScansRequest(scans=second)])
+    responses = await _batched(
+        platform.target, [A.StreamScansRequest(scans=first), A.StreamScansRequest(scans=second)], (agent_id, key)
+    )
     hello, rest = responses[0], responses[1:]
     assert hello.max_in_flight > 0 and hello.max_scans_per_message >= 3 and not hello.answers
     assert all(not r.HasField("answer") and r.answers for r in rest), "a batched stream is answered in `answers`"
@@ -304,7 +309,7 @@ async def test_several_scans_a_message_are_each_verified_and_answered(
     assert answers[6].reason == errors_pb2.REASON_VOUCHER_ALREADY_REDEEMED  # the same voucher as scan 1
     assert await _redeemed(partner, campaign_id) == 3
     # The whole batch again (a resend after a lost answer): the first answers, nothing applied twice.
-    again = await _batched(platform.target, [A.StreamScansRequest(scans=first + second[1:])])
+    again = await _batched(platform.target, [A.StreamScansRequest(scans=first + second[1:])], (agent_id, key))
     replayed = {a.sequence: a for r in again[1:] for a in r.answers}
     assert replayed[1].replayed and replayed[1].redemption_id == answers[1].redemption_id
     assert replayed[5].replayed and replayed[5].redemption_id == answers[5].redemption_id
@@ -317,7 +322,7 @@ async def test_a_request_outside_the_batch_rules_ends_the_stream_with_invalid_ar
 ) -> None:
     campaign_id, codes = await _voucher_codes(platform, partner, 1)
     agent_id, key = await enrol_agent(platform, partner)
-    hello = (await _batched(platform.target, []))[0]
+    hello = (await _batched(platform.target, [], (agent_id, key)))[0]
     most = hello.max_scans_per_message
     if shape == "both fields":
         request = A.StreamScansRequest(
@@ -328,7 +333,7 @@ async def test_a_request_outside_the_batch_rules_ends_the_stream_with_invalid_ar
     else:
         request = A.StreamScansRequest(scans=[A.SignedScan() for _ in range(10 * most)])
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await _batched(platform.target, [request])
+        await _batched(platform.target, [request], (agent_id, key))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert refusal_of(caught.value).reason == "FIELD_INVALID"
     assert "scan" in (caught.value.details() or "")
@@ -344,7 +349,7 @@ async def test_a_partners_request_id_cannot_collide_with_an_agents_scan(
     agent_id, key = await enrol_agent(platform, partner)
     redeemed = await partner.redeem(codes[0], request_id=f"scan:{agent_id}:1")
     assert redeemed.redemption.redemption_id
-    (answer,) = await stream_one_by_one(platform.target, [signed(agent_id, key, 1, codes[1].encode())])
+    (answer,) = await stream_one_by_one(platform.target, [signed(agent_id, key, 1, codes[1].encode())], (agent_id, key))
     assert answer.outcome == A.SCAN_OUTCOME_ACCEPTED, (answer.reason, answer.message)
     assert await _redeemed(partner, campaign_id) == 2
 
@@ -356,48 +361,71 @@ async def test_a_scan_no_database_can_store_is_rejected_alone(platform: RunningP
     agent_id, key = await enrol_agent(platform, partner)
     other_id, other_key = await enrol_agent(platform, partner)
     poisoned = signed(agent_id, key, 2, codes[1].encode(), scanner_id="till\x00-1")
-    nul_agent = signed("agt_00000000000\x0000", key, 1, codes[5].encode())
     mine = [signed(agent_id, key, 1, codes[0].encode()), poisoned, signed(agent_id, key, 3, codes[2].encode())]
     theirs = [signed(other_id, other_key, i + 1, codes[3 + i].encode()) for i in range(2)]
     batched, alone, odd = await asyncio.gather(
-        _batched(platform.target, [A.StreamScansRequest(scans=mine)]),
-        stream_scans(platform.target, theirs),
-        stream_one_by_one(platform.target, [nul_agent]),
+        _batched(platform.target, [A.StreamScansRequest(scans=mine)], (agent_id, key)),
+        stream_scans(platform.target, theirs, (other_id, other_key)),
+        _refused_open(platform.target, "agt_00000000000\x0000", key),
     )
     answers = {a.sequence: a for r in batched[1:] for a in r.answers}
     assert [answers[s].outcome for s in (1, 3)] == [A.SCAN_OUTCOME_ACCEPTED] * 2
     assert answers[2].outcome == A.SCAN_OUTCOME_REJECTED and answers[2].reason == errors_pb2.REASON_FIELD_INVALID
     assert [alone[s].outcome for s in (1, 2)] == [A.SCAN_OUTCOME_ACCEPTED] * 2
-    assert odd[0].reason == errors_pb2.REASON_AGENT_UNKNOWN
+    assert odd.code() == grpc.StatusCode.UNAUTHENTICATED  # a stream opened as no agent at all
     assert await _redeemed(partner, campaign_id) == 4
 
 
 async def test_junk_scans_cost_no_rows_and_a_bounded_log(
     platform: RunningPlatform, partner: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """3,000 scans nobody can vouch for (unknown agents, forged signatures, malformed): each is
-    answered REJECTED, none is written to the database, and the log stays a few lines long."""
+    """3,000 scans nobody can vouch for: a thousand on streams that cannot prove an enrolled agent
+    (never read: each stream ends at its hello), a thousand forged in an enrolled agent's name and a
+    thousand malformed on that agent's own stream (each answered REJECTED). None is written to the
+    database, and the log stays a few lines long."""
     agent_id, key = await enrol_agent(platform, partner)
     async with platform.server.platform.db.read() as conn:
         before = await conn.scalar(select(func.count()).select_from(scan_rejections))
     stranger = Ed25519PrivateKey.generate()
     junk = []
-    for i in range(3000):
-        kind = i % 3
-        if kind == 0:
-            junk.append(signed(f"agt_{i:016x}", stranger, i + 1, b"4006381333931"))
-        elif kind == 1:
+    for i in range(2000):
+        if i % 2:
             junk.append(signed(agent_id, stranger, i + 1, b"4006381333931"))  # forged in an enrolled agent's name
         else:
             bad = signed(agent_id, key, i + 1, b"x")
             bad.symbology = "??"
             junk.append(bad)
+    ingest = platform.server.platform.ingest
+    unauthenticated = ingest.unproven[Reason.UNAUTHENTICATED]
     caplog.clear()
     with caplog.at_level("INFO", logger="clearpoint"):
+        strangers = []
+        for group in range(0, 100, 20):  # 100 streams of 10 scans each, 20 at a time
+            strangers += await asyncio.gather(
+                *(
+                    _refused_open(
+                        platform.target,
+                        f"agt_{n:016x}",
+                        stranger,
+                        [
+                            A.StreamScansRequest(
+                                scans=[signed(f"agt_{n:016x}", stranger, s + 1, b"x") for s in range(10)]
+                            )
+                        ],
+                    )
+                    for n in range(group, group + 20)
+                )
+            )
         responses = await asyncio.wait_for(
-            _batched(platform.target, [A.StreamScansRequest(scans=junk[i : i + 32]) for i in range(0, len(junk), 32)]),
+            _batched(
+                platform.target,
+                [A.StreamScansRequest(scans=junk[i : i + 32]) for i in range(0, len(junk), 32)],
+                (agent_id, key),
+            ),
             120,
         )
+    assert {e.code() for e in strangers} == {grpc.StatusCode.UNAUTHENTICATED}
+    assert ingest.unproven[Reason.UNAUTHENTICATED] - unauthenticated == 100
     answers = [a for r in responses[1:] for a in r.answers]
     assert len(answers) == len(junk) and {a.outcome for a in answers} == {A.SCAN_OUTCOME_REJECTED}
     async with platform.server.platform.db.read() as conn:
@@ -405,3 +433,153 @@ async def test_junk_scans_cost_no_rows_and_a_bounded_log(
     assert after == before, f"{after - before} rows for junk"
     lines = [r for r in caplog.records if r.name.startswith("clearpoint")]
     assert len(lines) <= 6, [r.getMessage() for r in lines]
+
+
+# -- opening a stream: the agent proves its key ---------------------------------------------------
+
+
+async def _refused_open(
+    target: str,
+    agent_id: str,
+    key: Ed25519PrivateKey,
+    then: list[A.StreamScansRequest] | None = None,
+    *,
+    challenge: bytes | None = None,
+    first: A.StreamScansRequest | None = None,
+) -> grpc.aio.AioRpcError:
+    """Open a stream as `agent_id` signing with `key` (over `challenge` instead of the stream's own, or
+    sending `first` instead of a hello), send `then`, and return how the stream ended: it must fail."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+        announcement = await call.read()
+        if first is None:
+            signed_over = announcement.challenge if challenge is None else challenge
+            # Built from docs/scan-signatures.md, not by the product's code (which refuses to build bad ones).
+            proof = key.sign(b"clearpoint.v1.StreamScans\n" + signed_over + agent_id.encode())
+            first = A.StreamScansRequest(hello=A.StreamHello(agent_id=agent_id, signature=proof))
+        try:
+            for request in [first, *(then or [])]:
+                await call.write(request)
+            await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass  # the platform may have ended the stream already
+        try:
+            responses = await rest_of(call)
+        except grpc.aio.AioRpcError as exc:
+            return exc
+        raise AssertionError(f"a stream that was not proven answered {responses}")
+
+
+async def test_a_stream_reads_nothing_before_its_agent_proves_its_key(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    """A stream opens with a fresh challenge; one whose first message is not a hello that verifies
+    under an enrolled agent's key ends UNAUTHENTICATED, and none of its scans is applied."""
+    campaign_id, codes = await _voucher_codes(platform, partner, 1)
+    agent_id, key = await enrol_agent(platform, partner)
+    scan = A.StreamScansRequest(scan=signed(agent_id, key, 1, codes[0].encode()))
+    # A proof seen on another stream: right key, right agent, that stream's challenge.
+    async with grpc.aio.insecure_channel(platform.target) as channel:
+        seen, announcement = await open_stream(channel, (agent_id, key))
+        seen.cancel()
+    assert len(announcement.challenge) == 32
+    cases = {
+        "scans without a hello": dict(first=scan),
+        "an empty first message": dict(first=A.StreamScansRequest()),
+        "a hello and a scan in one message": dict(
+            first=A.StreamScansRequest(hello=A.StreamHello(agent_id=agent_id, signature=b"\x00" * 64), scan=scan.scan)
+        ),
+        "another key": dict(key=Ed25519PrivateKey.generate()),
+        "a replayed proof": dict(challenge=announcement.challenge),
+        "a truncated challenge": dict(challenge=announcement.challenge[:31]),
+        "an unknown agent": dict(agent_id="agt_00000000000000ff"),
+        "not an agent id": dict(agent_id="not an agent"),
+        "an oversized agent id": dict(agent_id="agt_" + "0" * 5000),
+        "a non-ASCII agent id": dict(agent_id="agt_\u00e9"),
+    }
+    for name, case in cases.items():
+        args = {"agent_id": agent_id, "key": key, **case}
+        refused = await _refused_open(
+            platform.target,
+            str(args.pop("agent_id")),
+            args.pop("key"),  # type: ignore[arg-type]
+            [scan],
+            **args,  # type: ignore[arg-type]
+        )
+        assert refused.code() == grpc.StatusCode.UNAUTHENTICATED, (name, refused)
+        assert refusal_of(refused).reason == "UNAUTHENTICATED", name
+    assert await _redeemed(partner, campaign_id) == 0
+    # A wrong signature length (libsodium would read past a short one) is no proof either.
+    for length in (0, 63, 65, 4096):
+        first = A.StreamScansRequest(hello=A.StreamHello(agent_id=agent_id, signature=b"\x02" * length))
+        refused = await _refused_open(platform.target, agent_id, key, [scan], first=first)
+        assert refused.code() == grpc.StatusCode.UNAUTHENTICATED, length
+    # The honest opener is served.
+    (answer,) = await stream_one_by_one(platform.target, [scan.scan], (agent_id, key))
+    assert answer.outcome == A.SCAN_OUTCOME_ACCEPTED
+
+
+async def test_a_stream_that_never_says_hello_is_ended(
+    platform: RunningPlatform, partner: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clearpoint.platform.agents import servicer
+
+    monkeypatch.setattr(servicer, "HELLO_SECONDS", 0.3)
+    async with grpc.aio.insecure_channel(platform.target) as channel:
+        call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+        await call.read()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await asyncio.wait_for(call.read(), 5)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "no hello within" in (caught.value.details() or "")
+
+
+async def test_a_proven_stream_carries_only_its_own_agents_scans(platform: RunningPlatform, partner: Client) -> None:
+    """Another enrolled agent's correctly signed scan on this agent's stream ends the stream; a
+    hello sent again mid-stream is refused too."""
+    campaign_id, codes = await _voucher_codes(platform, partner, 2)
+    agent_id, key = await enrol_agent(platform, partner)
+    other_id, other_key = await enrol_agent(platform, partner)
+    theirs = signed(other_id, other_key, 1, codes[0].encode())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream_one_by_one(platform.target, [theirs], (agent_id, key))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert other_id not in (caught.value.details() or "") and agent_id in (caught.value.details() or "")
+    again = A.StreamScansRequest(hello=A.StreamHello(agent_id=agent_id, signature=b"\x00" * 64))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _batched(platform.target, [again], (agent_id, key))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refusal_of(caught.value).metadata.get("field") == "hello"
+    assert await _redeemed(partner, campaign_id) == 0
+
+
+async def test_an_agent_holds_at_most_so_many_streams(platform: RunningPlatform, partner: Client) -> None:
+    streams = platform.server.platform.streams
+    streams.per_caller = 2
+    agent_id, key = await enrol_agent(platform, partner)
+    other = await enrol_agent(platform, partner)
+
+    async def settled(count: int) -> None:  # the platform has taken the hellos sent so far
+        for _ in range(100):
+            if streams.total == count:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{streams.total} streams open, not {count}")
+
+    async with grpc.aio.insecure_channel(platform.target) as channel:
+        held = [await open_stream(channel, (agent_id, key)) for _ in range(2)]
+        await settled(2)
+        third, _ = await open_stream(channel, (agent_id, key))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await asyncio.wait_for(third.read(), 5)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert refusal_of(caught.value).reason == "TOO_MANY_STREAMS"
+        # Another agent is not held to this one's count; a place comes back when a stream ends.
+        theirs, _ = await open_stream(channel, other)
+        await theirs.done_writing()
+        assert await rest_of(theirs) == []
+        held[0][0].cancel()
+        await settled(1)
+        again, _ = await open_stream(channel, (agent_id, key))
+        await again.done_writing()
+        assert await rest_of(again) == []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from clearpoint.formats.scan_signatures import stream_proof_message
 from clearpoint.scanner_agent import identity as ident
 from clearpoint.scanner_agent.agent import Agent
 from clearpoint.scanner_agent.backoff import Backoff
@@ -211,11 +212,14 @@ class _Recorder:
 
 async def test_a_full_backlog_is_an_alarm_not_a_silent_drop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, Ed25519PrivateKey.generate(), max_backlog=5)
+    key = Ed25519PrivateKey.generate()
+    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, key, max_backlog=5)
     out = io.StringIO()
     driver = _Recorder()
     identity = ident.Identity(AGENT, "ptn_000000000000", "store-1", "till", "127.0.0.1:1")
-    agent = Agent(identity, journal, [driver], UplinkSettings("127.0.0.1:1"), Console(out), backlog_warn_fraction=0.8)
+    agent = Agent(
+        identity, key, journal, [driver], UplinkSettings("127.0.0.1:1"), Console(out), backlog_warn_fraction=0.8
+    )
     results = [await agent.take(_read(i)) for i in range(7)]
     await journal.close()
     assert [r is not None for r in results] == [True] * 5 + [False] * 2
@@ -258,15 +262,23 @@ class _SilentPlatform(agents_pb2_grpc.AgentServiceServicer):
         self.received: list[int] = []
         self.requests: list[tuple[str, list[int]]] = []  # (field used, sequences carried)
         self.release = asyncio.Event()
+        self.hellos: list[agents_pb2.StreamHello] = []
+        self.challenge = b""
 
     async def StreamScans(self, request_iterator, context):  # type: ignore[no-untyped-def]
-        yield agents_pb2.StreamScansResponse(max_in_flight=64, max_scans_per_message=self.announce)
+        self.challenge = os.urandom(32)
+        yield agents_pb2.StreamScansResponse(
+            max_in_flight=64, max_scans_per_message=self.announce, challenge=self.challenge
+        )
         pending: list[int] = []
         batched = False
 
         async def read() -> None:
             nonlocal batched
             async for request in request_iterator:
+                if request.HasField("hello"):
+                    self.hellos.append(request.hello)
+                    continue
                 carried = [s.sequence for s in request.scans] if request.scans else [request.scan.sequence]
                 batched = batched or bool(request.scans)
                 self.requests.append(("scans" if request.scans else "scan", carried))
@@ -300,7 +312,8 @@ async def test_the_agent_keeps_at_most_its_window_on_the_wire(
     agents_pb2_grpc.add_AgentServiceServicer_to_server(platform, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, Ed25519PrivateKey.generate())
+    key = Ed25519PrivateKey.generate()
+    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, key)
     for i in range(100):
         await journal.append(_read(i))
     answered: list[int] = []
@@ -309,10 +322,13 @@ async def test_the_agent_keeps_at_most_its_window_on_the_wire(
         answered.append(answer.sequence)
 
     settings = UplinkSettings(f"127.0.0.1:{port}", window=16, scans_per_message=per_message)
-    uplink = Uplink(settings, AGENT, journal, on_answer)
+    uplink = Uplink(settings, AGENT, journal, on_answer, key)
     task = asyncio.create_task(uplink.run())
     try:
         await asyncio.sleep(1.0)
+        # The stream opened with the agent's proof, before any scan: the challenge signed with its key.
+        assert [h.agent_id for h in platform.hellos] == [AGENT]
+        key.public_key().verify(platform.hellos[0].signature, stream_proof_message(platform.challenge, AGENT))
         assert platform.received == list(range(1, 17)), "more than the window on the wire, or out of order"
         platform.release.set()
         for _ in range(100):

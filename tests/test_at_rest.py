@@ -45,10 +45,10 @@ async def _a_day_of_business(platform: RunningPlatform) -> list[str]:
     agent_id, key = await enrol_agent(platform, partner)
     scans = [signed(agent_id, key, i + 1, code.encode(), symbology="]Q1") for i, code in enumerate(codes[1:5])]
     scans.append(signed(agent_id, key, 9, b"4006381333931"))
-    await stream_scans(platform.target, scans)
-    await stream_one_by_one(platform.target, [scans[0], signed(agent_id, key, 10, codes[1].encode())])
+    await stream_scans(platform.target, scans, (agent_id, key))
+    await stream_one_by_one(platform.target, [scans[0], signed(agent_id, key, 10, codes[1].encode())], (agent_id, key))
     forged = signed(agent_id, Ed25519PrivateKey.generate(), 11, codes[5].encode())
-    await stream_one_by_one(platform.target, [forged])
+    await stream_one_by_one(platform.target, [forged], (agent_id, key))
     return codes
 
 

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 SCAN_CONTEXT = b"clearpoint.v1.SignedScan\n"
 ENROL_CONTEXT = "clearpoint.v1.EnrolAgent\n"
+STREAM_CONTEXT = b"clearpoint.v1.StreamScans\n"
+CHALLENGE_BYTES = 32
 MAX_ID_BYTES = 64
 MAX_DATA_BYTES = 4096
 MAX_SEQUENCE = 2**63 - 1
@@ -82,6 +84,16 @@ def sign_scan(key: Ed25519PrivateKey, scan: ScanFields) -> bytes:
 def scan_signature_valid(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     """Whether `signature` is the key's signature over `message` (the canonical bytes)."""
     return signature_valid(public, signature, message)
+
+
+def stream_proof_message(challenge: bytes, agent_id: str) -> bytes:
+    """What the agent signs when a scan stream opens: the platform's fresh challenge, so a proof
+    seen on one stream is worth nothing on another. Raises ScanFieldError for what cannot be one."""
+    if len(challenge) != CHALLENGE_BYTES:
+        raise ScanFieldError("challenge", f"challenge must be {CHALLENGE_BYTES} bytes, not {len(challenge)}")
+    if not agent_id.isascii() or not 1 <= len(agent_id) <= MAX_ID_BYTES:
+        raise ScanFieldError("agent_id", f"agent_id must be 1 to {MAX_ID_BYTES} ASCII characters")
+    return STREAM_CONTEXT + challenge + agent_id.encode("ascii")
 
 
 def enrol_proof_message(token: str, display_name: str) -> bytes:

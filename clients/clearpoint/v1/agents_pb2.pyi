@@ -135,12 +135,22 @@ class SignedScan(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., scanner_id: _Optional[str] = ..., sequence: _Optional[int] = ..., scan_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., symbology: _Optional[str] = ..., data: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class StreamScansRequest(_message.Message):
-    __slots__ = ("scan", "scans")
+    __slots__ = ("scan", "scans", "hello")
     SCAN_FIELD_NUMBER: _ClassVar[int]
     SCANS_FIELD_NUMBER: _ClassVar[int]
+    HELLO_FIELD_NUMBER: _ClassVar[int]
     scan: SignedScan
     scans: _containers.RepeatedCompositeFieldContainer[SignedScan]
-    def __init__(self, scan: _Optional[_Union[SignedScan, _Mapping]] = ..., scans: _Optional[_Iterable[_Union[SignedScan, _Mapping]]] = ...) -> None: ...
+    hello: StreamHello
+    def __init__(self, scan: _Optional[_Union[SignedScan, _Mapping]] = ..., scans: _Optional[_Iterable[_Union[SignedScan, _Mapping]]] = ..., hello: _Optional[_Union[StreamHello, _Mapping]] = ...) -> None: ...
+
+class StreamHello(_message.Message):
+    __slots__ = ("agent_id", "signature")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    signature: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class ScanAnswer(_message.Message):
     __slots__ = ("sequence", "outcome", "reason", "message", "claim", "redemption_id", "replayed", "answer_time")
@@ -163,13 +173,15 @@ class ScanAnswer(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., outcome: _Optional[_Union[ScanOutcome, str]] = ..., reason: _Optional[_Union[_errors_pb2.Reason, str]] = ..., message: _Optional[str] = ..., claim: _Optional[_Union[_redemption_pb2.PrizeClaim, _Mapping]] = ..., redemption_id: _Optional[str] = ..., replayed: _Optional[bool] = ..., answer_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StreamScansResponse(_message.Message):
-    __slots__ = ("answer", "max_in_flight", "answers", "max_scans_per_message")
+    __slots__ = ("answer", "max_in_flight", "answers", "max_scans_per_message", "challenge")
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     MAX_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     ANSWERS_FIELD_NUMBER: _ClassVar[int]
     MAX_SCANS_PER_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     answer: ScanAnswer
     max_in_flight: int
     answers: _containers.RepeatedCompositeFieldContainer[ScanAnswer]
     max_scans_per_message: int
-    def __init__(self, answer: _Optional[_Union[ScanAnswer, _Mapping]] = ..., max_in_flight: _Optional[int] = ..., answers: _Optional[_Iterable[_Union[ScanAnswer, _Mapping]]] = ..., max_scans_per_message: _Optional[int] = ...) -> None: ...
+    challenge: bytes
+    def __init__(self, answer: _Optional[_Union[ScanAnswer, _Mapping]] = ..., max_in_flight: _Optional[int] = ..., answers: _Optional[_Iterable[_Union[ScanAnswer, _Mapping]]] = ..., max_scans_per_message: _Optional[int] = ..., challenge: _Optional[bytes] = ...) -> None: ...

@@ -108,7 +108,14 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamScans(self, request_iterator, context):
-        """Carries an agent's signed scans to the platform and their answers back. No API key.
+        """Carries an agent's signed scans to the platform and their answers back. No API key: the agent
+        proves its device key when the stream opens. The platform's first message carries a fresh
+        `challenge`; the agent's first message must be `hello`, the challenge signed with its key
+        (docs/scan-signatures.md), and nothing of the stream is read before it verifies. A stream
+        whose first message is anything else, whose hello does not verify under an enrolled agent's
+        key, or that sends no hello within 10 seconds, ends with UNAUTHENTICATED. Every scan on the
+        stream must be the hello's agent's (another's ends the stream with PERMISSION_DENIED); one
+        agent holds a bounded number of streams open at once (REASON_TOO_MANY_STREAMS).
 
         Each scan is answered once on the stream, by sequence number, in any order. A scan whose
         (agent_id, sequence) was answered before gets the first answer again (replayed=true) and

@@ -53,7 +53,14 @@ class AgentServiceStub:
     ListAgents: _grpc.UnaryUnaryMultiCallable[_agents_pb2.ListAgentsRequest, _agents_pb2.ListAgentsResponse]
     """Lists enrolled agents, oldest first. Operator role."""
     StreamScans: _grpc.StreamStreamMultiCallable[_agents_pb2.StreamScansRequest, _agents_pb2.StreamScansResponse]
-    """Carries an agent's signed scans to the platform and their answers back. No API key.
+    """Carries an agent's signed scans to the platform and their answers back. No API key: the agent
+    proves its device key when the stream opens. The platform's first message carries a fresh
+    `challenge`; the agent's first message must be `hello`, the challenge signed with its key
+    (docs/scan-signatures.md), and nothing of the stream is read before it verifies. A stream
+    whose first message is anything else, whose hello does not verify under an enrolled agent's
+    key, or that sends no hello within 10 seconds, ends with UNAUTHENTICATED. Every scan on the
+    stream must be the hello's agent's (another's ends the stream with PERMISSION_DENIED); one
+    agent holds a bounded number of streams open at once (REASON_TOO_MANY_STREAMS).
 
     Each scan is answered once on the stream, by sequence number, in any order. A scan whose
     (agent_id, sequence) was answered before gets the first answer again (replayed=true) and
@@ -86,7 +93,14 @@ class AgentServiceAsyncStub(AgentServiceStub):
     ListAgents: _aio.UnaryUnaryMultiCallable[_agents_pb2.ListAgentsRequest, _agents_pb2.ListAgentsResponse]  # type: ignore[assignment]
     """Lists enrolled agents, oldest first. Operator role."""
     StreamScans: _aio.StreamStreamMultiCallable[_agents_pb2.StreamScansRequest, _agents_pb2.StreamScansResponse]  # type: ignore[assignment]
-    """Carries an agent's signed scans to the platform and their answers back. No API key.
+    """Carries an agent's signed scans to the platform and their answers back. No API key: the agent
+    proves its device key when the stream opens. The platform's first message carries a fresh
+    `challenge`; the agent's first message must be `hello`, the challenge signed with its key
+    (docs/scan-signatures.md), and nothing of the stream is read before it verifies. A stream
+    whose first message is anything else, whose hello does not verify under an enrolled agent's
+    key, or that sends no hello within 10 seconds, ends with UNAUTHENTICATED. Every scan on the
+    stream must be the hello's agent's (another's ends the stream with PERMISSION_DENIED); one
+    agent holds a bounded number of streams open at once (REASON_TOO_MANY_STREAMS).
 
     Each scan is answered once on the stream, by sequence number, in any order. A scan whose
     (agent_id, sequence) was answered before gets the first answer again (replayed=true) and
@@ -146,7 +160,14 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_agents_pb2.StreamScansRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_agents_pb2.StreamScansResponse], _abc.AsyncIterator[_agents_pb2.StreamScansResponse]]:
-        """Carries an agent's signed scans to the platform and their answers back. No API key.
+        """Carries an agent's signed scans to the platform and their answers back. No API key: the agent
+        proves its device key when the stream opens. The platform's first message carries a fresh
+        `challenge`; the agent's first message must be `hello`, the challenge signed with its key
+        (docs/scan-signatures.md), and nothing of the stream is read before it verifies. A stream
+        whose first message is anything else, whose hello does not verify under an enrolled agent's
+        key, or that sends no hello within 10 seconds, ends with UNAUTHENTICATED. Every scan on the
+        stream must be the hello's agent's (another's ends the stream with PERMISSION_DENIED); one
+        agent holds a bounded number of streams open at once (REASON_TOO_MANY_STREAMS).
 
         Each scan is answered once on the stream, by sequence number, in any order. A scan whose
         (agent_id, sequence) was answered before gets the first answer again (replayed=true) and

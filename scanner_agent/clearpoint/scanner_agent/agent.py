@@ -19,6 +19,7 @@ from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, Journ
 from clearpoint.scanner_agent.outcomes import Outcome
 from clearpoint.scanner_agent.reads import Driver, Read
 from clearpoint.scanner_agent.uplink import Uplink, UplinkSettings
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class Agent:
     def __init__(
         self,
         identity: Identity,
+        key: Ed25519PrivateKey,
         journal: Journal,
         drivers: Sequence[Driver],
         uplink: UplinkSettings,
@@ -38,7 +40,7 @@ class Agent:
         self.journal = journal
         self.drivers = {d.scanner_id: d for d in drivers}
         self.console = console or Console()
-        self.uplink = Uplink(uplink, identity.agent_id, journal, self._answered)
+        self.uplink = Uplink(uplink, identity.agent_id, journal, self._answered, key)
         self.backlog_warn_at = max(1, int(journal.max_backlog * backlog_warn_fraction))
         self._warned = False
         self.recorded = 0

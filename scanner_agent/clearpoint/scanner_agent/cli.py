@@ -166,6 +166,7 @@ async def _run_agent(config: AgentConfig, token: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     agent = Agent(
         identity,
+        key,
         journal,
         config.drivers(),
         config.uplink(),

@@ -1,6 +1,7 @@
 """The agent's side of StreamScans: journaled scans out, answers in, across any number of outages.
 
-The journal is the only queue. A session sends unanswered scans in sequence order, keeping at
+The journal is the only queue. A session opens by proving the agent's key (the platform's
+challenge signed, in `hello`), then sends unanswered scans in sequence order, keeping at
 most `window` unanswered on the wire, several to a message when there is a backlog and the
 platform reads them (catching up after an outage then pays the per-message cost once for several
 scans); each answer is written to the journal before the cashier hears it. When the stream
@@ -11,7 +12,6 @@ deduplicates by (agent, sequence), so at-least-once here is exactly-once there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -19,17 +19,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
+from clearpoint.formats.scan_signatures import stream_proof_message
 from clearpoint.scanner_agent.backoff import Backoff
 from clearpoint.scanner_agent.journal import Answer, Journal, JournaledScan
 from clearpoint.scanner_agent.outcomes import Outcome
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, errors_pb2
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import timestamp_pb2
 
 log = logging.getLogger(__name__)
-
-# How long a new session waits for the platform's first message (its limits) before sending anyway,
-# one scan a message; the platform sends it at once, so this only matters with one that does not.
-_ANNOUNCEMENT_WAIT_S = 2.0
 
 OUTCOMES: dict[agents_pb2.ScanOutcome, Outcome] = {
     agents_pb2.SCAN_OUTCOME_ACCEPTED: Outcome.ACCEPTED,
@@ -101,6 +99,13 @@ def to_batch(agent_id: str, scans: list[JournaledScan]) -> agents_pb2.StreamScan
     return agents_pb2.StreamScansRequest(scans=[signed_scan(agent_id, scan) for scan in scans])
 
 
+def hello(agent_id: str, key: Ed25519PrivateKey, challenge: bytes) -> agents_pb2.StreamScansRequest:
+    """A stream's first message: the platform's challenge signed with the agent's device key."""
+    return agents_pb2.StreamScansRequest(
+        hello=agents_pb2.StreamHello(agent_id=agent_id, signature=key.sign(stream_proof_message(challenge, agent_id)))
+    )
+
+
 # Reason names without the REASON_ prefix; a reason newer than this agent keeps its number.
 _REASONS = {number: name.removeprefix("REASON_") for name, number in errors_pb2.Reason.items()}
 
@@ -127,10 +132,12 @@ class Uplink:
         agent_id: str,
         journal: Journal,
         on_answer: Callable[[JournaledScan | None, Answer, bool], Awaitable[None]],
+        key: Ed25519PrivateKey,
         backoff: Backoff | None = None,
     ) -> None:
         self.settings = settings
         self.agent_id = agent_id
+        self._key = key
         self.journal = journal
         self.on_answer = on_answer
         self.backoff = backoff or Backoff(settings.reconnect_initial_s, settings.reconnect_max_s)
@@ -181,14 +188,20 @@ class Uplink:
         window = self.settings.window
         per_message = 0  # scans one request may carry in `scans`; 0 until the platform says it reads them
         room = asyncio.Event()
-        announced = asyncio.Event()  # the platform's first message, with its limits
+        announced = asyncio.Event()  # the platform's first message, with its challenge and limits
+        challenge = b""
         self.sessions += 1
 
         async def send() -> None:
-            # Scans are read from the journal a window at a time, ahead of the room to send them; a backlog
-            # goes several a message (UplinkSettings.scans_per_message) once the platform said it reads them.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(announced.wait(), _ANNOUNCEMENT_WAIT_S)
+            # Nothing is sent before the platform's challenge is answered with the agent's proof. Then scans
+            # are read from the journal a window at a time, ahead of the room to send them; a backlog goes
+            # several a message (UplinkSettings.scans_per_message) once the platform said it reads them.
+            wait_s = self.settings.answer_timeout_s
+            try:
+                await asyncio.wait_for(announced.wait(), wait_s)
+            except TimeoutError:
+                raise _Stuck(f"the platform did not open the stream in {wait_s:.0f} s") from None
+            await call.write(hello(self.agent_id, self._key, challenge))
             ahead: deque[JournaledScan] = deque()
             fetched = 0
             while True:
@@ -271,6 +284,8 @@ class Uplink:
                     window = max(1, min(self.settings.window, response.max_in_flight))
                 if response.max_scans_per_message > 0:
                     per_message = response.max_scans_per_message
+                if response.challenge:
+                    challenge = response.challenge
                 announced.set()
                 if response.HasField("answer"):
                     answers.put_nowait(from_answer(response.answer))

@@ -20,9 +20,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
-from clearpoint.formats.scan_signatures import ScanFieldError, ScanFields, canonical_bytes, scan_signature_valid
+from clearpoint.formats.scan_signatures import (
+    ScanFieldError,
+    ScanFields,
+    canonical_bytes,
+    scan_signature_valid,
+    stream_proof_message,
+)
 from clearpoint.platform.agents.enrolment import AgentState
 from clearpoint.platform.agents.tables import agent_scans, agents, scan_rejections
 from clearpoint.platform.core import ids
@@ -146,6 +152,30 @@ class ScanIngest:
         self.unproven: Counter[Reason] = Counter()
         self._sampled = _Sampled(clock)
         self._lookups: Batcher[str, KnownAgent | None] = Batcher(self._read_agents, max_batch=128, max_in_flight=2)
+
+    async def prove(self, agent_id: str, challenge: bytes, signature: bytes) -> KnownAgent:
+        """The enrolled agent whose key signed this stream's challenge (revoked or not: it proved who
+        it is, and its scans are then refused one by one as evidence). Anything else is refused
+        UNAUTHENTICATED, counted and sampled, with nothing written."""
+        try:
+            message = stream_proof_message(challenge, agent_id)
+        except ScanFieldError as exc:
+            return self._unproven_stream(agent_id, str(exc))
+        agent = await self._agent(agent_id)
+        if agent is None:
+            return self._unproven_stream(agent_id, "not an enrolled agent")
+        if not scan_signature_valid(agent.public_key, signature, message):
+            return self._unproven_stream(agent_id, f"{len(signature)}-byte signature does not verify")
+        return agent
+
+    def _unproven_stream(self, agent_id: str, detail: str) -> NoReturn:
+        self.unproven[Reason.UNAUTHENTICATED] += 1
+        self._sampled.note(Reason.UNAUTHENTICATED, f"stream opened as {_storable(agent_id[:64])!r}: {detail}")
+        raise Refusal(
+            Reason.UNAUTHENTICATED,
+            "the stream's hello does not prove an enrolled agent: its signature over this stream's"
+            " challenge must verify under the key the agent enrolled with",
+        )
 
     async def ingest(self, scan: ScanFields, signature: bytes, received_us: int | None = None) -> ScanAnswer:
         """Verify, deduplicate and apply one scan; `received_us` is when it came off the wire."""
@@ -281,7 +311,7 @@ class _Sampled:
         count, self._since[reason] = self._since[reason], 0
         self._next[reason] = now + self._period_us
         log.warning(
-            "rejected %d unproven scan(s) (%s) in the last %d s; e.g. %s",
+            "rejected %d unproven scan(s) or stream(s) (%s) in the last %d s; e.g. %s",
             count,
             reason,
             self._period_us // 1_000_000,

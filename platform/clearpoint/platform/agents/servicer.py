@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from clearpoint.formats.scan_signatures import CHALLENGE_BYTES
 from clearpoint.platform.agents import enrolment, wire
+from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.edge import OPERATORS, OWN_PROOF, Context, Service, once, to_timestamp
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +26,8 @@ A = agents_pb2
 MAX_IN_FLIGHT = 64
 # Scans one request may carry; a backlog goes several a message, so the per-message cost is shared.
 MAX_SCANS_PER_MESSAGE = 32
+# How long a new stream may take to prove its agent before it is ended.
+HELLO_SECONDS = 10.0
 # Ingest tasks outlive a stream that drops mid-scan (their answer is stored for the resend).
 _finishing: set[asyncio.Task[Any]] = set()
 
@@ -68,13 +74,40 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
     async def StreamScans(
         self, request_iterator: AsyncIterator[A.StreamScansRequest], context: Context
     ) -> AsyncIterator[A.StreamScansResponse]:
-        """Read scans while answering earlier ones; at most MAX_IN_FLIGHT are being worked on.
+        """Prove the agent, then read its scans while answering earlier ones; at most MAX_IN_FLIGHT
+        are being worked on.
+
+        The stream opens with a challenge; nothing is read before the agent's hello signs it, and
+        the stream then counts among the agent's open streams (core.streams).
 
         Scans of the same barcode are applied in sequence order (a later one waits for the earlier),
         so "the first scan wins" holds even though different barcodes are redeemed concurrently.
         An agent that sends several scans a message (`scans`) gets the answers settled together in
         one message (`answers`); one that sends `scan` gets one answer a message.
         """
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        yield A.StreamScansResponse(
+            max_in_flight=MAX_IN_FLIGHT, max_scans_per_message=MAX_SCANS_PER_MESSAGE, challenge=challenge
+        )
+        try:
+            first = await asyncio.wait_for(anext(request_iterator), HELLO_SECONDS)
+        except StopAsyncIteration:
+            return  # the agent went away before saying who it is
+        except TimeoutError:
+            raise Refusal(
+                Reason.UNAUTHENTICATED, f"no hello within {HELLO_SECONDS:g} s of the stream opening"
+            ) from None
+        agent_id, signature = wire.hello_of(first)
+        await self.p.ingest.prove(agent_id, challenge, signature)
+        with self.p.streams.hold(("agent", agent_id), f"agent {agent_id}"):
+            async with contextlib.aclosing(self._scans(agent_id, request_iterator)) as responses:
+                async for response in responses:
+                    yield response
+
+    async def _scans(
+        self, agent_id: str, request_iterator: AsyncIterator[A.StreamScansRequest]
+    ) -> AsyncGenerator[A.StreamScansResponse]:
+        """The scans of a proven agent's stream in, their answers out."""
         answers: asyncio.Queue[A.ScanAnswer | BaseException | None] = asyncio.Queue()
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         latest: dict[bytes, asyncio.Task[Any]] = {}
@@ -109,6 +142,11 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                     batched = batched or len(request.scans) > 0
                     received_us = self.p.clock()
                     for scan in scans:
+                        if scan.agent_id != agent_id:
+                            raise Refusal(
+                                Reason.PERMISSION_DENIED,
+                                f"this stream is agent {agent_id}'s: it carries no other agent's scans",
+                            )
                         await slots.acquire()
                         task = asyncio.create_task(one(scan, received_us, latest.get(scan.data)))
                         latest[scan.data] = task
@@ -124,7 +162,6 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
 
         reader = asyncio.create_task(read())
         try:
-            yield A.StreamScansResponse(max_in_flight=MAX_IN_FLIGHT, max_scans_per_message=MAX_SCANS_PER_MESSAGE)
             while True:
                 item = await answers.get()
                 if item is None:

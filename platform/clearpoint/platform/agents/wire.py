@@ -5,7 +5,7 @@ from __future__ import annotations
 from clearpoint.formats.scan_signatures import ScanFields
 from clearpoint.platform.agents.enrolment import Agent, AgentState
 from clearpoint.platform.agents.ingest import ScanAnswer, ScanOutcome
-from clearpoint.platform.core.errors import field_invalid
+from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.edge import reason_enum, to_timestamp
 from clearpoint.platform.redemption.wire import claim
 from clearpoint.v1 import agents_pb2
@@ -33,8 +33,21 @@ def agent(a: Agent) -> A.Agent:
     )
 
 
+def hello_of(request: A.StreamScansRequest) -> tuple[str, bytes]:
+    """(agent id, signature) of a stream's first message, which must be a hello and nothing else."""
+    if not request.HasField("hello") or request.HasField("scan") or request.scans:
+        raise Refusal(
+            Reason.UNAUTHENTICATED,
+            "a scan stream opens with hello alone: the agent id and the stream's challenge signed with the"
+            " agent's key (docs/scan-signatures.md); nothing else is read before it",
+        )
+    return request.hello.agent_id, request.hello.signature
+
+
 def scans_of(request: A.StreamScansRequest, most: int) -> list[A.SignedScan]:
     """The scans a request carries: `scan`, or up to `most` in `scans`, never both."""
+    if request.HasField("hello"):
+        raise field_invalid("hello", "hello comes once, as the first message of a stream")
     if not request.scans:
         return [request.scan]  # an empty request is a scan with no fields: answered FIELD_INVALID
     if request.HasField("scan"):
