@@ -42,6 +42,7 @@ class Seeded:
     codes: list[str]
     token: str
     master_key_b64: str
+    partner_key: str
 
 
 async def seed(database_url: str, vouchers: int) -> Seeded:
@@ -63,7 +64,7 @@ async def seed(database_url: str, vouchers: int) -> Seeded:
         token = await enrolment_token(handle, partner)
     finally:
         await handle.close()
-    return Seeded(campaign.campaign_id, codes, token, base64.b64encode(raw).decode())
+    return Seeded(campaign.campaign_id, codes, token, base64.b64encode(raw).decode(), partner.api_key)
 
 
 @dataclass
