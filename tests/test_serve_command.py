@@ -91,3 +91,17 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     assert parent.returncode == 0, err
     assert err.count("serving on") >= 1
     assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_bad_limits_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    env = dict(os.environ, CLEARPOINT_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    cli = [sys.executable, "-m", "clearpoint.cli", "platform", "serve"]
+    for flag, value, said in (
+        ("--max-streams-per-caller", "0", "--max-streams-per-caller must be at least 1"),
+        ("--workers", "0", "--workers must be at least 1"),
+    ):
+        done = subprocess.run([*cli, flag, value], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert not (tmp_path / "db.sqlite3").exists()
+    shown = subprocess.run([*cli, "--help"], env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "--max-streams-per-caller" in shown and "TOO_MANY_STREAMS" in shown
