@@ -133,3 +133,17 @@ def test_the_working_directory_is_never_closed(tmp_path: Path, monkeypatch: pyte
     private_sqlite_file(Path("clearpoint.sqlite3"))
     _private(tmp_path, 0o755)
     _private(tmp_path / "clearpoint.sqlite3", 0o600)
+
+
+def test_a_shared_directory_is_never_closed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A database put straight in a directory others share (sticky and open to all, as /tmp is)
+    gets a private file and a warning; the directory keeps its mode, or everyone else would lose it."""
+    from clearpoint.private_files import private_sqlite_file
+
+    shared = tmp_path / "scratch"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    private_sqlite_file(shared / "clearpoint.sqlite3")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    _private(shared / "clearpoint.sqlite3", 0o600)
+    assert "others may list" in caplog.text

@@ -20,11 +20,11 @@ _SIDE_FILES = ("-wal", "-shm", "-journal")
 def private_sqlite_file(path: Path) -> None:
     """Make `path`'s directory 0700 and `path` (and SQLite's side files, if any) 0600, creating
     what does not exist yet. A directory or file owned by someone else is left as it is, and so are
-    the working and home directories (a database put straight in them only gets a warning)."""
+    directories others share: the working and home directories, the root, and any with the sticky
+    bit (/tmp and its kind). A database put straight in one of those only gets a warning."""
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    shared = {Path.cwd().resolve(), Path.home().resolve()}
-    if directory.resolve() in shared:  # not ours to close: the files alone are made private
+    if _shared(directory):  # not ours to close: the files alone are made private
         log.warning("%s sits in %s, which others may list; a directory of its own is better", path.name, directory)
     else:
         _tighten(directory, 0o700)
@@ -33,6 +33,13 @@ def private_sqlite_file(path: Path) -> None:
     for file in (path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)):
         if file.exists():
             _tighten(file, 0o600)
+
+
+def _shared(directory: Path) -> bool:
+    resolved = directory.resolve()
+    if resolved in {Path.cwd().resolve(), Path.home().resolve(), Path(resolved.anchor)}:
+        return True
+    return bool(resolved.stat().st_mode & stat.S_ISVTX)
 
 
 def _tighten(path: Path, mode: int) -> None:
