@@ -16,6 +16,7 @@ from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.fanout import Fanout
 from clearpoint.platform.core.paging import PageTokens
 from clearpoint.platform.core.streams import DEFAULT_PER_CALLER, StreamLimit
+from clearpoint.platform.exchange import tables as exchange_tables  # noqa: F401 (the ledger joins the MetaData)
 from clearpoint.platform.keys.keystore import KeyStore
 from clearpoint.platform.keys.master_key import MasterKey
 from clearpoint.platform.partners.authentication import Authenticator

@@ -50,6 +50,12 @@ STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.NOT_A_VOUCHER: _BAD,
     Reason.DATABASE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     Reason.TOO_MANY_STREAMS: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Reason.INSUFFICIENT_BALANCE: _STATE,
+    Reason.ACCOUNT_UNKNOWN: grpc.StatusCode.NOT_FOUND,
+    Reason.UNIT_MISMATCH: _BAD,
+    Reason.TRANSFER_UNKNOWN: grpc.StatusCode.NOT_FOUND,
+    Reason.TRANSFER_RESOLVED: _STATE,
+    Reason.TRANSFER_EXPIRED: _STATE,
 }
 
 

@@ -1,0 +1,409 @@
+"""Double-entry arithmetic on the ledger's tables: transactions of several legs applied together or
+not at all, two-phase transfers resolved exactly once, balances and history.
+
+Every function takes the caller's open write transaction (`Database.write()`): a refusal raised
+here leaves the caller to roll back, so a transaction that fails on its third leg leaves no trace
+of the first two. Accounts are updated once each per transaction, in account-id order, so two
+transactions over the same accounts never wait for each other in a cycle (no deadlocks on
+PostgreSQL). The guard against overdraft is in each account's UPDATE (and, behind it, a CHECK
+constraint), so it holds under any concurrency without a Python lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
+from clearpoint.platform.exchange.tables import accounts, transfers, units
+from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# The most one transfer may move: far above any programme's balances, and far enough below 2^63
+# that no account's running totals can overflow a 64-bit integer in practice.
+MAX_AMOUNT = 10**15
+MAX_LEGS = 16
+
+
+class Kind(StrEnum):
+    POSTED = "posted"
+    PENDING = "pending"
+    POST = "post"
+    VOID = "void"
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """Move `amount` from `debit` to `credit` (two accounts of one unit)."""
+
+    debit: str
+    credit: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    account_id: str
+    unit: str
+    owner: str
+    purpose: str
+    guarded: bool
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+
+    @property
+    def posted(self) -> int:
+        """What the account holds, counting only what is final."""
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available(self) -> int:
+        """What may still be debited: the posted balance less what pending transfers reserve."""
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    transfer_id: str
+    txn_id: str
+    leg: int
+    debit_account: str
+    credit_account: str
+    unit: str
+    amount: int
+    kind: Kind
+    pending_id: str | None
+    timeout_us: int | None
+    code: str
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What became of a pending transaction: posted or voided, when, whether only now, and whether
+    it was voided because a post came after its timeout (the caller reports TRANSFER_EXPIRED)."""
+
+    txn_id: str
+    kind: Kind
+    resolved_us: int
+    now: bool
+    expired: bool = False
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+async def add_unit(conn: AsyncConnection, unit: str, name: str, now_us: int) -> None:
+    """Make `unit` known (a second call for the same unit changes nothing)."""
+    found = await conn.scalar(select(units.c.unit).where(units.c.unit == unit))
+    if found is None:
+        await conn.execute(insert(units).values(unit=unit, name=name, created_us=now_us))
+
+
+async def open_account(
+    conn: AsyncConnection, unit: str, owner: str, purpose: str, *, guarded: bool, now_us: int
+) -> str:
+    """The account of `owner` in `unit` for `purpose`, made if it does not exist yet."""
+    key = and_(accounts.c.owner == owner, accounts.c.unit == unit, accounts.c.purpose == purpose)
+    found = await conn.scalar(select(accounts.c.account_id).where(key))
+    if found is not None:
+        return str(found)
+    account_id = new_id("acc")
+    await conn.execute(
+        insert(accounts).values(
+            account_id=account_id, unit=unit, owner=owner, purpose=purpose, guarded=int(guarded), created_us=now_us
+        )
+    )
+    return account_id
+
+
+def check_legs(legs: Sequence[Leg]) -> None:
+    """Refuse (FIELD_INVALID, naming the leg) what no ledger could apply, before anything is read."""
+    if not 1 <= len(legs) <= MAX_LEGS:
+        raise field_invalid("legs", f"a transaction has 1 to {MAX_LEGS} legs, not {len(legs)}")
+    for n, leg in enumerate(legs):
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or not 1 <= leg.amount <= MAX_AMOUNT:
+            raise field_invalid(f"legs[{n}].amount", f"an amount is a whole number from 1 to {MAX_AMOUNT}")
+        if leg.debit == leg.credit:
+            raise field_invalid(f"legs[{n}]", "a leg moves points between two different accounts")
+
+
+async def transact(
+    conn: AsyncConnection,
+    legs: Sequence[Leg],
+    *,
+    code: str,
+    now_us: int,
+    pending_until_us: int | None = None,
+) -> list[Transfer]:
+    """Apply every leg or none: posted at once, or (with `pending_until_us`) reserved until posted or
+    voided by `resolve`, and voided by `expire` once that time has passed."""
+    check_legs(legs)
+    known = await _units_of(conn, {a for leg in legs for a in (leg.debit, leg.credit)})
+    for n, leg in enumerate(legs):
+        if known[leg.debit] != known[leg.credit]:
+            raise Refusal(
+                Reason.UNIT_MISMATCH,
+                f"leg {n} moves {known[leg.debit]} into an account of {known[leg.credit]}: a leg stays in one unit",
+                field=f"legs[{n}]",
+            )
+    pending = pending_until_us is not None
+    debits: defaultdict[str, int] = defaultdict(int)
+    credits: defaultdict[str, int] = defaultdict(int)
+    for leg in legs:
+        debits[leg.debit] += leg.amount
+        credits[leg.credit] += leg.amount
+    for account_id in sorted(known):
+        await _move(conn, account_id, debits[account_id], credits[account_id], pending=pending)
+    txn_id = new_id("txn")
+    made = [
+        Transfer(
+            new_id("trf"),
+            txn_id,
+            n,
+            leg.debit,
+            leg.credit,
+            known[leg.debit],
+            leg.amount,
+            Kind.PENDING if pending else Kind.POSTED,
+            None,
+            pending_until_us,
+            code,
+            now_us,
+        )
+        for n, leg in enumerate(legs)
+    ]
+    await conn.execute(insert(transfers), [_row(t) for t in made])
+    return made
+
+
+async def resolve(conn: AsyncConnection, txn_id: str, *, post: bool, now_us: int) -> Resolution:
+    """Post or void every leg of a pending transaction, exactly once. Asking again for what was done
+    gets that resolution back (`now` False); asking for the other is refused TRANSFER_RESOLVED. A
+    post at or after the timeout voids the transaction instead (`expired`): the void is kept, so the
+    caller commits and then tells its client TRANSFER_EXPIRED."""
+    legs = await _pending_legs(conn, txn_id)
+    if not legs:
+        raise Refusal(Reason.TRANSFER_UNKNOWN, f"no pending transaction {txn_id}", txn_id=txn_id)
+    done = await _resolution(conn, txn_id)
+    wanted = Kind.POST if post else Kind.VOID
+    if done is not None:
+        if done.kind is wanted:
+            return done
+        raise Refusal(
+            Reason.TRANSFER_RESOLVED,
+            f"transaction {txn_id} was already {'posted' if done.kind is Kind.POST else 'voided'}",
+            txn_id=txn_id,
+            resolution=done.kind.value,
+        )
+    timeout = legs[0].timeout_us
+    if post and timeout is not None and now_us >= timeout:
+        await _apply_resolution(conn, legs, Kind.VOID, now_us)
+        return Resolution(txn_id, Kind.VOID, now_us, True, expired=True)
+    await _apply_resolution(conn, legs, wanted, now_us)
+    return Resolution(txn_id, wanted, now_us, True)
+
+
+async def expired(conn: AsyncConnection, now_us: int, limit: int = 100) -> list[str]:
+    """Pending transactions past their timeout and not yet resolved, oldest first."""
+    resolving = transfers.alias("resolving")
+    rows = await conn.execute(
+        select(transfers.c.txn_id)
+        .where(
+            transfers.c.kind == Kind.PENDING.value,
+            transfers.c.leg == 0,
+            transfers.c.timeout_us <= now_us,
+            ~exists().where(resolving.c.pending_id == transfers.c.transfer_id),
+        )
+        .order_by(transfers.c.timeout_us)
+        .limit(limit)
+    )
+    return [r.txn_id for r in rows]
+
+
+async def balances(conn: AsyncConnection, account_ids: Iterable[str]) -> dict[str, Balance]:
+    rows = await conn.execute(select(accounts).where(accounts.c.account_id.in_(list(account_ids))))
+    return {
+        r.account_id: Balance(
+            r.account_id,
+            r.unit,
+            r.owner,
+            r.purpose,
+            bool(r.guarded),
+            r.debits_pending,
+            r.debits_posted,
+            r.credits_pending,
+            r.credits_posted,
+        )
+        for r in rows
+    }
+
+
+async def history(
+    conn: AsyncConnection, account_id: str, limit: int, after: tuple[int, str] | None = None
+) -> list[Transfer]:
+    """The transfers on one account, oldest first, after the (created_us, transfer_id) of the last seen."""
+    query = select(transfers).where(
+        or_(transfers.c.debit_account == account_id, transfers.c.credit_account == account_id)
+    )
+    if after is not None:
+        query = query.where(tuple_(transfers.c.created_us, transfers.c.transfer_id) > tuple_(*after))
+    rows = await conn.execute(query.order_by(transfers.c.created_us, transfers.c.transfer_id).limit(limit))
+    return [_transfer(r) for r in rows]
+
+
+# -- inside ------------------------------------------------------------------------------------------
+
+
+async def _units_of(conn: AsyncConnection, account_ids: set[str]) -> dict[str, str]:
+    rows = await conn.execute(
+        select(accounts.c.account_id, accounts.c.unit).where(accounts.c.account_id.in_(account_ids))
+    )
+    found = {r.account_id: r.unit for r in rows}
+    missing = sorted(account_ids - set(found))
+    if missing:
+        raise Refusal(Reason.ACCOUNT_UNKNOWN, f"no account {missing[0]}", account_id=missing[0])
+    return found
+
+
+_MOVE = {
+    pending: (
+        update(accounts)
+        .where(
+            accounts.c.account_id == bindparam("a"),
+            or_(
+                accounts.c.guarded == 0,
+                accounts.c.debits_pending + accounts.c.debits_posted + bindparam("d")
+                <= accounts.c.credits_posted + bindparam("cp"),
+            ),
+        )
+        .values(
+            {
+                (accounts.c.debits_pending if pending else accounts.c.debits_posted): (
+                    (accounts.c.debits_pending if pending else accounts.c.debits_posted) + bindparam("d")
+                ),
+                (accounts.c.credits_pending if pending else accounts.c.credits_posted): (
+                    (accounts.c.credits_pending if pending else accounts.c.credits_posted) + bindparam("c")
+                ),
+            }
+        )
+        .returning(accounts.c.account_id)
+    )
+    for pending in (False, True)
+}
+
+
+async def _move(conn: AsyncConnection, account_id: str, debit: int, credit: int, *, pending: bool) -> None:
+    """Add one transaction's debits and credits to an account, refusing an overdraft of a guarded one
+    (pending credits do not count until posted)."""
+    moved = await conn.execute(
+        _MOVE[pending], {"a": account_id, "d": debit, "c": credit, "cp": 0 if pending else credit}
+    )
+    if moved.first() is None:
+        raise Refusal(
+            Reason.INSUFFICIENT_BALANCE,
+            f"account {account_id} holds too little for this transaction",
+            account_id=account_id,
+        )
+
+
+async def _pending_legs(conn: AsyncConnection, txn_id: str) -> list[Transfer]:
+    rows = await conn.execute(
+        select(transfers)
+        .where(transfers.c.txn_id == txn_id, transfers.c.kind == Kind.PENDING.value)
+        .order_by(transfers.c.leg)
+    )
+    return [_transfer(r) for r in rows]
+
+
+async def _resolution(conn: AsyncConnection, txn_id: str) -> Resolution | None:
+    row = (
+        await conn.execute(
+            select(transfers.c.kind, transfers.c.created_us).where(
+                transfers.c.txn_id == f"{txn_id}:r", transfers.c.leg == 0
+            )
+        )
+    ).first()
+    return None if row is None else Resolution(txn_id, Kind(row.kind), row.created_us, False)
+
+
+async def _apply_resolution(conn: AsyncConnection, legs: Sequence[Transfer], kind: Kind, now_us: int) -> None:
+    """The resolving transfers first (their unique pending_id stops a second resolver, which then
+    rolls back), then the accounts: pending totals released, and posted ones raised by a post."""
+    made = [
+        Transfer(
+            new_id("trf"),
+            f"{leg.txn_id}:r",
+            leg.leg,
+            leg.debit_account,
+            leg.credit_account,
+            leg.unit,
+            leg.amount,
+            kind,
+            leg.transfer_id,
+            None,
+            leg.code,
+            now_us,
+        )
+        for leg in legs
+    ]
+    await conn.execute(insert(transfers), [_row(t) for t in made])
+    debits: defaultdict[str, int] = defaultdict(int)
+    credits: defaultdict[str, int] = defaultdict(int)
+    for leg in legs:
+        debits[leg.debit_account] += leg.amount
+        credits[leg.credit_account] += leg.amount
+    posting = int(kind is Kind.POST)
+    for account_id in sorted(set(debits) | set(credits)):
+        d, c = debits[account_id], credits[account_id]
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.account_id == account_id)
+            .values(
+                debits_pending=accounts.c.debits_pending - d,
+                debits_posted=accounts.c.debits_posted + d * posting,
+                credits_pending=accounts.c.credits_pending - c,
+                credits_posted=accounts.c.credits_posted + c * posting,
+            )
+        )
+
+
+def _row(t: Transfer) -> dict[str, object]:
+    return {
+        "transfer_id": t.transfer_id,
+        "txn_id": t.txn_id,
+        "leg": t.leg,
+        "debit_account": t.debit_account,
+        "credit_account": t.credit_account,
+        "unit": t.unit,
+        "amount": t.amount,
+        "kind": t.kind.value,
+        "pending_id": t.pending_id,
+        "timeout_us": t.timeout_us,
+        "code": t.code,
+        "created_us": t.created_us,
+    }
+
+
+def _transfer(r: Row[Any]) -> Transfer:
+    return Transfer(
+        r.transfer_id,
+        r.txn_id,
+        r.leg,
+        r.debit_account,
+        r.credit_account,
+        r.unit,
+        r.amount,
+        Kind(r.kind),
+        r.pending_id,
+        r.timeout_us,
+        r.code,
+        r.created_us,
+    )
