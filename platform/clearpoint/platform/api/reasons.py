@@ -56,6 +56,13 @@ STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.TRANSFER_UNKNOWN: grpc.StatusCode.NOT_FOUND,
     Reason.TRANSFER_RESOLVED: _STATE,
     Reason.TRANSFER_EXPIRED: _STATE,
+    Reason.CHANNEL_UNKNOWN: grpc.StatusCode.NOT_FOUND,
+    Reason.RULE_NOT_IN_FORCE: _STATE,
+    Reason.MEMBER_UNKNOWN: grpc.StatusCode.NOT_FOUND,
+    Reason.ACCOUNT_NOT_LINKED: _STATE,
+    Reason.LIMIT_EXCEEDED: _STATE,
+    Reason.QUOTE_EXPIRED: _STATE,
+    Reason.EXCHANGE_UNKNOWN: grpc.StatusCode.NOT_FOUND,
 }
 
 

@@ -8,7 +8,17 @@ import secrets
 # Raw byte lengths; campaign and voucher ids travel inside voucher codes as these raw bytes.
 CAMPAIGN_BYTES = 6
 VOUCHER_BYTES = 8
-_LENGTHS = {"ptn": 6, "cmp": CAMPAIGN_BYTES, "vch": VOUCHER_BYTES, "rdm": 8, "key": 6, "agt": 8, "enr": 6}
+_LENGTHS = {
+    "ptn": 6,
+    "cmp": CAMPAIGN_BYTES,
+    "vch": VOUCHER_BYTES,
+    "rdm": 8,
+    "key": 6,
+    "agt": 8,
+    "enr": 6,
+    "mbr": 8,
+    "xch": 8,
+}
 
 
 def new_id(kind: str) -> str:

@@ -58,8 +58,8 @@ class Quote:
     residue_in_micro: int
     points_out: int
     residue_out_micro: int
-    rule_in: Rule
-    rule_out: Rule
+    rule_in: Rule | None  # None: from the member's platform points
+    rule_out: Rule | None  # None: into the member's platform points
 
 
 def decimal(text: str, field: str, *, places: int = PLACES, low: Decimal, high: Decimal) -> Decimal:
@@ -95,15 +95,20 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
-def quote(points_in: int, rule_in: Rule, rule_out: Rule) -> Quote:
-    """The exact arithmetic of the module's docstring; limits are checked by the caller."""
-    value_in = points_in * rule_in.to_platform
-    whole_in = int(value_in.to_integral_value(rounding=ROUND_FLOOR))
-    fee = min(whole_in, int((value_in * rule_in.fee_percent / 100).to_integral_value(rounding=ROUND_CEILING)))
-    net = value_in - fee
-    platform = int(net.to_integral_value(rounding=ROUND_FLOOR))
-    residue_in = (net - platform) * MICRO
-    value_out = platform * rule_out.from_platform
+def quote(points_in: int, rule_in: Rule | None, rule_out: Rule | None) -> Quote:
+    """The exact arithmetic of the module's docstring; limits are checked by the caller. Without
+    `rule_in` the points in are platform points (no fee, nothing to round); without `rule_out` the
+    platform points are what comes out."""
+    if rule_in is None:
+        value_in, fee, platform, residue_in = Decimal(points_in), 0, points_in, Decimal(0)
+    else:
+        value_in = points_in * rule_in.to_platform
+        whole_in = int(value_in.to_integral_value(rounding=ROUND_FLOOR))
+        fee = min(whole_in, int((value_in * rule_in.fee_percent / 100).to_integral_value(rounding=ROUND_CEILING)))
+        net = value_in - fee
+        platform = int(net.to_integral_value(rounding=ROUND_FLOOR))
+        residue_in = (net - platform) * MICRO
+    value_out = Decimal(platform) if rule_out is None else platform * rule_out.from_platform
     points_out = int(value_out.to_integral_value(rounding=ROUND_FLOOR))
     residue_out = (value_out - points_out) * MICRO
     if residue_in != int(residue_in) or residue_out != int(residue_out):  # six places in, six out

@@ -74,3 +74,94 @@ Index("ix_ledger_transfers_txn", transfers.c.txn_id, transfers.c.leg, unique=Tru
 Index("ix_ledger_transfers_debit", transfers.c.debit_account, transfers.c.created_us)
 Index("ix_ledger_transfers_credit", transfers.c.credit_account, transfers.c.created_us)
 Index("ix_ledger_transfers_timeout", transfers.c.timeout_us)
+
+# -- channels, their rules, members and their links --------------------------------------------------
+
+channels = Table(
+    "channels",
+    metadata,
+    # A partner that runs a points programme; its points are `unit` in the ledger.
+    Column("partner_id", String(32), ForeignKey("partners.partner_id"), primary_key=True),
+    Column("unit", String(32), ForeignKey("ledger_units.unit"), nullable=False, unique=True),
+    Column("programme", String(100), nullable=False),
+    Column("unit_name", String(32), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+channel_rules = Table(
+    "channel_rules",
+    metadata,
+    Column("channel_id", String(32), ForeignKey("channels.partner_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("effective_us", BigInteger, nullable=False),
+    # Exact decimals, kept as their text ("0.25"): never floats.
+    Column("to_platform", String(24), nullable=False),
+    Column("from_platform", String(24), nullable=False),
+    Column("fee_percent", String(24), nullable=False),
+    Column("min_points", BigInteger, nullable=False),
+    Column("max_points", BigInteger, nullable=False),
+    Column("daily_points", BigInteger, nullable=False),
+    Column("price", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+Index("ix_channel_rules_effective", channel_rules.c.channel_id, channel_rules.c.effective_us)
+
+members = Table(
+    "members",
+    metadata,
+    Column("member_id", String(32), primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    Column("registered_by", String(32), ForeignKey("partners.partner_id"), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+member_links = Table(
+    "member_links",
+    metadata,
+    Column("member_id", String(32), ForeignKey("members.member_id"), primary_key=True),
+    Column("channel_id", String(32), ForeignKey("channels.partner_id"), primary_key=True),
+    # The member's account in the channel's own programme, as the channel names it.
+    Column("account_ref", String(64), nullable=False),
+    # "pending" until the channel vouches that the account is the member's, then "confirmed".
+    Column("state", String(16), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("confirmed_us", BigInteger),
+    CheckConstraint("state IN ('pending', 'confirmed')", name="state"),
+)
+Index("uq_member_links_channel_account", member_links.c.channel_id, member_links.c.account_ref, unique=True)
+
+# -- exchanges -----------------------------------------------------------------------------------------
+
+exchanges = Table(
+    "exchanges",
+    metadata,
+    Column("exchange_id", String(32), primary_key=True),
+    Column("member_id", String(32), ForeignKey("members.member_id"), nullable=False),
+    # NULL on one side: from or to the member's platform points.
+    Column("from_channel", String(32), ForeignKey("channels.partner_id")),
+    Column("to_channel", String(32), ForeignKey("channels.partner_id")),
+    Column("points_in", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("platform_points", BigInteger, nullable=False),
+    Column("residue_in_micro", BigInteger, nullable=False),
+    Column("points_out", BigInteger, nullable=False),
+    Column("residue_out_micro", BigInteger, nullable=False),
+    Column("rule_in_version", Integer),
+    Column("rule_out_version", Integer),
+    # pending_out (the from-channel is to debit the member), pending_in (the to-channel is to credit
+    # the member), completed, failed (nothing moved), held (stopped at the member's platform points).
+    Column("state", String(16), nullable=False),
+    Column("txn_out", String(32)),
+    Column("txn_in", String(32)),
+    Column("timeout_us", BigInteger, nullable=False),
+    Column("requested_by", String(32), ForeignKey("partners.partner_id"), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    CheckConstraint("state IN ('pending_out', 'pending_in', 'completed', 'failed', 'held')", name="state"),
+    CheckConstraint("from_channel IS NOT NULL OR to_channel IS NOT NULL", name="a_channel"),
+    CheckConstraint("points_in > 0", name="points_in"),
+)
+Index("ix_exchanges_member_created", exchanges.c.member_id, exchanges.c.created_us)
+Index("ix_exchanges_from_state", exchanges.c.from_channel, exchanges.c.state)
+Index("ix_exchanges_to_state", exchanges.c.to_channel, exchanges.c.state)
