@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import shutil
 import subprocess
@@ -146,6 +147,9 @@ def refresh_tests(name: str, group: Group, work: Path) -> None:
             f"also_copy = {toml_list(ALSO_COPY)}",
             # The tests start gRPC servers and threads, which a plain fork of a warm process does not survive.
             'process_isolation = "forkserver"',
+            # The tests make gRPC calls without deadlines, so a mutant that breaks the guard hangs them:
+            # stop it after 5x its tests' usual time (mutmut's default is 15x) and count it a timeout.
+            "timeout_multiplier = 5.0",
             "use_git_change_detection = false",
             "",
         ]
@@ -184,7 +188,13 @@ def run_group(name: str, group: Group, jobs: int) -> dict[str, str]:
     print(f"== {name}: {', '.join(group.modules)}", flush=True)
     print(f"   tests: {' '.join(tests_of(name, group))}", flush=True)
     run_mutmut(name, work, jobs, [])
-    return verdicts(work)
+    return keep(work, verdicts(work))
+
+
+def keep(work: Path, found: dict[str, str]) -> dict[str, str]:
+    """Saved beside mutmut's files: mutmut forgets every verdict when the test selection changes."""
+    (work / "verdicts.json").write_text(json.dumps(found, indent=1, sort_keys=True))
+    return found
 
 
 def retest_survivors(name: str, group: Group, jobs: int, only: str) -> dict[str, str]:
@@ -197,7 +207,8 @@ def retest_survivors(name: str, group: Group, jobs: int, only: str) -> dict[str,
     work = SCRATCH / name
     if not (work / "mutants").is_dir():
         sys.exit(f"no earlier run of group {name} to retest: run it without --retest-survivors first")
-    before = verdicts(work)
+    saved = work / "verdicts.json"
+    before: dict[str, str] = json.loads(saved.read_text()) if saved.exists() else verdicts(work)
     survivors = sorted(m for m, status in before.items() if status == "survived" and fnmatch.fnmatch(m, only))
     print(f"== {name}: retesting {len(survivors)} survivors of the last run", flush=True)
     print(f"   tests: {' '.join(tests_of(name, group))}", flush=True)
@@ -206,7 +217,7 @@ def retest_survivors(name: str, group: Group, jobs: int, only: str) -> dict[str,
     refresh_tests(name, group, work)
     run_mutmut(name, work, jobs, survivors)
     after = verdicts(work)
-    return {m: after.get(m, status) if m in survivors else status for m, status in before.items()}
+    return keep(work, {m: after.get(m, status) if m in survivors else status for m, status in before.items()})
 
 
 def verdicts(work: Path) -> dict[str, str]:
