@@ -1,0 +1,128 @@
+"""Authentication: the API-key cache (revocation takes effect within CACHE_SECONDS, not later; the
+cache stays bounded), and the guard: where the key is read from, which calls need none, and what a
+refused caller is told.
+
+Keys are revoked by setting api_keys.revoked_us, as an operator's revocation does; the cache's clock
+is time.monotonic, replaced here by one the test moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from clearpoint.platform.api.guard import api_key_from
+from clearpoint.platform.app import Platform
+from clearpoint.platform.core.database import Database
+from clearpoint.platform.core.principals import Role
+from clearpoint.platform.partners import accounts, authentication
+from clearpoint.platform.partners.authentication import CACHE_SECONDS, Authenticator
+from clearpoint.platform.partners.tables import api_keys
+from clearpoint.v1 import partners_pb2
+from sqlalchemy import update
+
+from tests.agent_helpers import enrol_agent
+from tests.conftest import MASTER_KEY
+from tests.helpers import Client, RunningPlatform, refusal_of
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    platform = await Platform.open(database_url, master_key=MASTER_KEY)
+    yield platform.db
+    await platform.close()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Monotonic:
+    clock = Monotonic()
+    monkeypatch.setattr(authentication.time, "monotonic", clock)
+    return clock
+
+
+async def _partner(db: Database, name: str) -> tuple[str, str]:
+    async with db.write() as conn:
+        partner, key = await accounts.create(conn, name, Role.PARTNER, 1)
+    return partner.partner_id, key
+
+
+async def _revoke_all(db: Database) -> None:
+    async with db.write() as conn:
+        await conn.execute(update(api_keys).values(revoked_us=2))
+
+
+async def test_a_revoked_key_works_until_the_cache_entry_ends_and_not_a_moment_longer(
+    db: Database, clock: Monotonic
+) -> None:
+    auth = Authenticator()
+    partner_id, key = await _partner(db, "cached")
+    first = await auth.authenticate(db.read, key)
+    assert first is not None and (first.partner_id, first.role) == (partner_id, Role.PARTNER)
+    await _revoke_all(db)
+    clock.now += CACHE_SECONDS - 0.5
+    assert await auth.authenticate(db.read, key) == first  # the documented grace: still cached
+    clock.now += 0.5  # exactly CACHE_SECONDS after it was verified
+    assert await auth.authenticate(db.read, key) is None
+    clock.now += CACHE_SECONDS
+    assert await auth.authenticate(db.read, key) is None  # a refusal is never cached as a principal
+
+
+async def test_the_cache_is_bounded_and_drops_the_entry_it_has_held_longest(
+    db: Database, clock: Monotonic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(authentication, "CACHE_ENTRIES", 2)
+    auth = Authenticator()
+    keys = [(await _partner(db, f"bounded-{i}"))[1] for i in range(3)]
+    for key in keys:
+        assert await auth.authenticate(db.read, key) is not None
+    await _revoke_all(db)
+    # The third entry pushed out the first, so only the first key is checked against the database again.
+    assert await auth.authenticate(db.read, keys[0]) is None
+    assert await auth.authenticate(db.read, keys[1]) is not None
+    assert await auth.authenticate(db.read, keys[2]) is not None
+
+
+# The guard (api/guard.py).
+
+
+def test_the_api_key_is_taken_from_x_api_key_or_a_bearer_authorization_only() -> None:
+    """Other entries, even ones that look like credentials, are never mistaken for the key."""
+    assert api_key_from((("x-trace", "Bearer not-the-key"), ("x-api-key", "cpk_k"))) == "cpk_k"
+    assert api_key_from((("authorization", "Basic dXNlcjpwYXNz"), ("x-api-key", "cpk_k"))) == "cpk_k"
+    assert api_key_from((("authorization", "bearer  cpk_k "),)) == "cpk_k"
+    assert api_key_from((("authorization", "Basic dXNlcjpwYXNz"),)) is None
+    assert api_key_from(None) is None
+
+
+async def test_a_call_that_carries_its_own_proof_needs_no_api_key(platform: RunningPlatform, partner: Client) -> None:
+    agent_id, _ = await enrol_agent(platform, partner)  # EnrolAgent, sent without any metadata
+    assert agent_id.startswith("agt_")
+
+
+async def test_a_call_without_a_key_is_told_how_to_send_one(platform: RunningPlatform) -> None:
+    anon = platform.client("")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await anon.partners.WhoAmI(partners_pb2.WhoAmIRequest())
+    assert refusal_of(err.value).reason == "UNAUTHENTICATED"
+    assert "x-api-key" in (err.value.details() or "")
+
+
+async def test_an_undecodable_request_is_refused_naming_the_request_and_the_method(
+    platform: RunningPlatform, partner: Client
+) -> None:
+    method = "/clearpoint.v1.RedemptionService/Redeem"
+    call = partner.channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call(b"\xff" * 64, metadata=partner.metadata, timeout=10)
+    refusal = refusal_of(err.value)
+    assert (refusal.reason, refusal.metadata["field"]) == ("FIELD_INVALID", "(request)")
+    assert method in (err.value.details() or "")
