@@ -16,7 +16,7 @@ from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.fanout import Fanout
 from clearpoint.platform.core.paging import PageTokens
 from clearpoint.platform.core.streams import DEFAULT_PER_CALLER, StreamLimit
-from clearpoint.platform.exchange import tables as exchange_tables  # noqa: F401 (the ledger joins the MetaData)
+from clearpoint.platform.exchange.exchanges import Instruction, QuoteTokens, instruction_feed
 from clearpoint.platform.keys.keystore import KeyStore
 from clearpoint.platform.keys.master_key import MasterKey
 from clearpoint.platform.partners.authentication import Authenticator
@@ -34,6 +34,8 @@ class Platform:
     pages: PageTokens
     ingest: ScanIngest
     streams: StreamLimit
+    quotes: QuoteTokens
+    instructions: Fanout[tuple[Instruction, ...]]
 
     @classmethod
     async def open(
@@ -60,8 +62,22 @@ class Platform:
         redeemer = Redeemer(db, keys, clock, feed, attachment=SCAN_LOG)
         ingest = ScanIngest(db, redeemer, clock)
         pages = PageTokens(page_secret)
-        return cls(db, clock, keys, Authenticator(), feed, redeemer, pages, ingest, StreamLimit(streams_per_caller))
+        quotes = QuoteTokens(master.derive(b"quote-tokens"))
+        return cls(
+            db,
+            clock,
+            keys,
+            Authenticator(),
+            feed,
+            redeemer,
+            pages,
+            ingest,
+            StreamLimit(streams_per_caller),
+            quotes,
+            instruction_feed(db, watch_poll_seconds),
+        )
 
     async def close(self) -> None:
         await self.progress.close()
+        await self.instructions.close()
         await self.db.dispose()

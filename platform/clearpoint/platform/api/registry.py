@@ -7,6 +7,7 @@ from __future__ import annotations
 from clearpoint.platform.agents.servicer import SERVICE as AGENTS
 from clearpoint.platform.campaigns.servicer import SERVICE as CAMPAIGNS
 from clearpoint.platform.edge import Service
+from clearpoint.platform.exchange.servicer import SERVICE as POINTS
 from clearpoint.platform.keys.servicer import SERVICE as KEYS
 from clearpoint.platform.partners.servicer import SERVICE as PARTNERS
 from clearpoint.platform.redemption.servicer import SERVICE as REDEMPTION
@@ -17,4 +18,5 @@ SERVICES: tuple[Service, ...] = (
     CAMPAIGNS,
     REDEMPTION,
     AGENTS,
+    POINTS,
 )

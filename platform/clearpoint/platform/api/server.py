@@ -11,9 +11,13 @@ import grpc
 from clearpoint.platform.api.guard import GuardInterceptor
 from clearpoint.platform.api.registry import SERVICES
 from clearpoint.platform.app import Platform
+from clearpoint.platform.core.database import DatabaseUnavailable
+from clearpoint.platform.core.errors import Refusal
 from clearpoint.platform.edge import Access, Service
+from clearpoint.platform.exchange import exchanges
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,8 @@ SERVER_OPTIONS = [
 
 # How often health checking asks the database whether it answers.
 DATABASE_PROBE_SECONDS = 1.0
+# How often sides of exchanges past their timeout are looked for and voided.
+EXPIRY_SWEEP_SECONDS = 1.0
 
 
 class PlatformServer:
@@ -46,6 +52,29 @@ class PlatformServer:
         self._names = ("", *names)
         self._serving: bool | None = None
         self._probe = asyncio.create_task(self._watch_database())
+        self._sweeper = asyncio.create_task(self._void_expired_sides())
+
+    async def _void_expired_sides(self) -> None:
+        """Void the sides of exchanges whose channel did not answer in time. Every process may do it:
+        a side is resolved once (the ledger's unique resolution), and a loser just looks again."""
+        p = self.platform
+        while True:
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+            try:
+                async with p.db.read() as conn:
+                    due = await exchanges.expire_due(conn, p.clock())
+                if not due:
+                    continue
+                async with p.db.write() as conn:
+                    voided = await exchanges.expire(conn, p.clock())
+                for done in voided:
+                    for channel_id in (done.from_channel, done.to_channel):
+                        if channel_id:
+                            p.instructions.changed(channel_id)
+            except (DatabaseUnavailable, Refusal, IntegrityError) as exc:  # away, or another process was first
+                log.debug("expiry sweep: %s", exc)
+            except Exception:
+                log.exception("expiry sweep failed; trying again in %g s", EXPIRY_SWEEP_SECONDS)
 
     async def _watch_database(self) -> None:
         """Health follows the database: NOT_SERVING while it does not answer, so a balancer sends
@@ -65,9 +94,10 @@ class PlatformServer:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING first so balancers drain us, then finish calls in flight."""
-        self._probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._probe
+        for task in (self._probe, self._sweeper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self._health.enter_graceful_shutdown()
         await self.server.stop(grace)
 

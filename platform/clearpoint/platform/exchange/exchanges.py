@@ -15,20 +15,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
+from clearpoint.platform.core.fanout import Fanout
 from clearpoint.platform.core.ids import new_id
 from clearpoint.platform.core.principals import Principal
 from clearpoint.platform.exchange import channels, ledger, members
 from clearpoint.platform.exchange.channels import MICRO_SUFFIX, PLATFORM, PLATFORM_UNIT
 from clearpoint.platform.exchange.ledger import Kind, Leg
 from clearpoint.platform.exchange.rules import Quote, Rule, quote
-from clearpoint.platform.exchange.tables import accounts, exchanges
-from sqlalchemy import and_, func, insert, or_, select, update
+from clearpoint.platform.exchange.tables import accounts, exchanges, member_links
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -239,16 +242,14 @@ class QuoteTokens:
 # -- the exchange -------------------------------------------------------------------------------------------
 
 
-async def start(
+async def admissible(
     conn: AsyncConnection,
     principal: Principal,
     request: Request,
     now_us: int,
-    *,
     versions: tuple[int, int] | None = None,
-    side_timeout_us: int = DEFAULT_SIDE_TIMEOUT_US,
-) -> Exchange:
-    """Check who asks and for whom, price the request, and open its first side."""
+) -> Priced:
+    """The request priced, once the caller may ask it for this member and both accounts are linked."""
     check_request(request)
     await members.get(conn, request.member_id, principal)
     if not principal.is_operator and principal.partner_id not in (request.from_channel, request.to_channel):
@@ -259,7 +260,20 @@ async def start(
         if channel_id is not None:
             await channels.known(conn, channel_id, field)
             await members.confirmed_link(conn, request.member_id, channel_id, field)
-    priced = await price(conn, request, now_us, versions)
+    return await price(conn, request, now_us, versions)
+
+
+async def start(
+    conn: AsyncConnection,
+    principal: Principal,
+    request: Request,
+    now_us: int,
+    *,
+    versions: tuple[int, int] | None = None,
+    side_timeout_us: int = DEFAULT_SIDE_TIMEOUT_US,
+) -> Exchange:
+    """Check who asks and for whom, price the request, and open its first side."""
+    priced = await admissible(conn, principal, request, now_us, versions)
     q = priced.quote
     exchange_id = new_id("xch")
     timeout_us = now_us + side_timeout_us
@@ -389,6 +403,19 @@ async def _advance(
     return Exchange(**fields)
 
 
+async def expire_due(conn: AsyncConnection, now_us: int) -> bool:
+    """Whether any side waits past its timeout (a cheap read before taking a write transaction)."""
+    found = await conn.scalar(
+        select(exchanges.c.exchange_id)
+        .where(
+            exchanges.c.state.in_([State.PENDING_OUT.value, State.PENDING_IN.value]),
+            exchanges.c.timeout_us <= now_us,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def expire(conn: AsyncConnection, now_us: int, limit: int = 100) -> list[Exchange]:
     """Void the open sides whose channel did not answer in time (as their channel refusing would)."""
     rows = await conn.execute(
@@ -420,6 +447,62 @@ async def get(conn: AsyncConnection, principal: Principal, exchange_id: str) -> 
     if row is None:
         raise Refusal(Reason.EXCHANGE_UNKNOWN, f"no exchange {exchange_id}", field="exchange_id")
     return _exchange(row)
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """A side waiting for a channel: what to do in its own system, for whom, by when."""
+
+    exchange_id: str
+    debit: bool  # take the points from the member's account (else give them)
+    account_ref: str
+    member_id: str
+    points: int
+    expire_us: int
+    created_us: int
+
+
+async def instructions(
+    conn: AsyncConnection, channel_ids: Collection[str], limit: int = 500
+) -> dict[str, tuple[Instruction, ...]]:
+    """The sides waiting for each channel, oldest first, in one query for all of them."""
+    side_channel = case(
+        (exchanges.c.state == State.PENDING_OUT.value, exchanges.c.from_channel), else_=exchanges.c.to_channel
+    )
+    rows = await conn.execute(
+        select(exchanges, member_links.c.account_ref, side_channel.label("side_channel"))
+        .join(
+            member_links,
+            and_(member_links.c.member_id == exchanges.c.member_id, member_links.c.channel_id == side_channel),
+        )
+        .where(
+            or_(
+                and_(exchanges.c.from_channel.in_(channel_ids), exchanges.c.state == State.PENDING_OUT.value),
+                and_(exchanges.c.to_channel.in_(channel_ids), exchanges.c.state == State.PENDING_IN.value),
+            )
+        )
+        .order_by(exchanges.c.created_us, exchanges.c.exchange_id)
+    )
+    found: dict[str, list[Instruction]] = {channel_id: [] for channel_id in channel_ids}
+    for r in rows:
+        waiting = found[r.side_channel]
+        if len(waiting) < limit:
+            debit = r.state == State.PENDING_OUT.value
+            points = r.points_in if debit else r.points_out
+            waiting.append(
+                Instruction(r.exchange_id, debit, r.account_ref, r.member_id, points, r.timeout_us, r.created_us)
+            )
+    return {channel_id: tuple(waiting) for channel_id, waiting in found.items()}
+
+
+def instruction_feed(db: Database, poll_seconds: float) -> Fanout[tuple[Instruction, ...]]:
+    """The sides waiting for the channels watched in this process, read together by one task."""
+
+    async def read(channel_ids: Collection[str]) -> dict[str, tuple[Instruction, ...]]:
+        async with db.read() as conn:
+            return await instructions(conn, channel_ids)
+
+    return Fanout(read, poll_seconds=poll_seconds)
 
 
 async def waiting_for(conn: AsyncConnection, channel_id: str, limit: int = 500) -> list[Exchange]:

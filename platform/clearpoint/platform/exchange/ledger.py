@@ -20,7 +20,7 @@ from typing import Any
 
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.exchange.tables import accounts, transfers, units
-from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The most one transfer may move: far above any programme's balances, and far enough below 2^63
@@ -82,6 +82,7 @@ class Transfer:
     timeout_us: int | None
     code: str
     created_us: int
+    seq: int = 0  # the order it was written in; 0 until it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,13 +250,14 @@ async def balances(conn: AsyncConnection, account_ids: Iterable[str]) -> dict[st
 async def history(
     conn: AsyncConnection, account_id: str, limit: int, after: tuple[int, str] | None = None
 ) -> list[Transfer]:
-    """The transfers on one account, oldest first, after the (created_us, transfer_id) of the last seen."""
+    """The transfers on one account in the order they were written, after the (seq, transfer_id) of
+    the last seen."""
     query = select(transfers).where(
         or_(transfers.c.debit_account == account_id, transfers.c.credit_account == account_id)
     )
     if after is not None:
-        query = query.where(tuple_(transfers.c.created_us, transfers.c.transfer_id) > tuple_(*after))
-    rows = await conn.execute(query.order_by(transfers.c.created_us, transfers.c.transfer_id).limit(limit))
+        query = query.where(transfers.c.seq > after[0])
+    rows = await conn.execute(query.order_by(transfers.c.seq).limit(limit))
     return [_transfer(r) for r in rows]
 
 
@@ -376,7 +378,7 @@ async def _apply_resolution(conn: AsyncConnection, legs: Sequence[Transfer], kin
 
 
 def _row(t: Transfer) -> dict[str, object]:
-    return {
+    return {  # seq is the database's to give
         "transfer_id": t.transfer_id,
         "txn_id": t.txn_id,
         "leg": t.leg,
@@ -406,4 +408,5 @@ def _transfer(r: Row[Any]) -> Transfer:
         r.timeout_us,
         r.code,
         r.created_us,
+        r.seq,
     )

@@ -48,7 +48,9 @@ Index("uq_ledger_accounts_owner_unit_purpose", accounts.c.owner, accounts.c.unit
 transfers = Table(
     "ledger_transfers",
     metadata,
-    Column("transfer_id", String(32), primary_key=True),
+    # The order transfers were written in (an account's history is read in it).
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("transfer_id", String(32), nullable=False, unique=True),
     # The transaction it is a leg of: all of a transaction's legs were applied together, or none.
     Column("txn_id", String(32), nullable=False),
     Column("leg", Integer, nullable=False),
@@ -71,8 +73,8 @@ transfers = Table(
     CheckConstraint("(kind IN ('post', 'void')) = (pending_id IS NOT NULL)", name="resolves"),
 )
 Index("ix_ledger_transfers_txn", transfers.c.txn_id, transfers.c.leg, unique=True)
-Index("ix_ledger_transfers_debit", transfers.c.debit_account, transfers.c.created_us)
-Index("ix_ledger_transfers_credit", transfers.c.credit_account, transfers.c.created_us)
+Index("ix_ledger_transfers_debit", transfers.c.debit_account, transfers.c.seq)
+Index("ix_ledger_transfers_credit", transfers.c.credit_account, transfers.c.seq)
 Index("ix_ledger_transfers_timeout", transfers.c.timeout_us)
 
 # -- channels, their rules, members and their links --------------------------------------------------
@@ -165,3 +167,4 @@ exchanges = Table(
 Index("ix_exchanges_member_created", exchanges.c.member_id, exchanges.c.created_us)
 Index("ix_exchanges_from_state", exchanges.c.from_channel, exchanges.c.state)
 Index("ix_exchanges_to_state", exchanges.c.to_channel, exchanges.c.state)
+Index("ix_exchanges_state_timeout", exchanges.c.state, exchanges.c.timeout_us)

@@ -1,13 +1,14 @@
 """points: ledger, channels, members, exchanges
 
 The points ledger (units; accounts with their four running totals, an overdraft of a guarded
-account being a CHECK the database refuses; immutable transfers, a pending one resolved at most
-once by a unique pending_id), channels and their versioned rules (exact decimals kept as text),
-members and their links to channels' programmes, and exchanges with the figures they were made with.
+account being a CHECK the database refuses; immutable transfers in the order written, a pending
+one resolved at most once by a unique pending_id), channels and their versioned rules (exact
+decimals kept as text), members and their links to channels' programmes, and exchanges with the
+figures they were made with.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-02 15:46:33
+Create Date: 2026-12-02 16:00:41
 """
 
 from __future__ import annotations
@@ -139,10 +140,12 @@ def upgrade() -> None:
     with op.batch_alter_table("exchanges", schema=None) as batch_op:
         batch_op.create_index("ix_exchanges_from_state", ["from_channel", "state"], unique=False)
         batch_op.create_index("ix_exchanges_member_created", ["member_id", "created_us"], unique=False)
+        batch_op.create_index("ix_exchanges_state_timeout", ["state", "timeout_us"], unique=False)
         batch_op.create_index("ix_exchanges_to_state", ["to_channel", "state"], unique=False)
 
     op.create_table(
         "ledger_transfers",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("transfer_id", sa.String(length=32), nullable=False),
         sa.Column("txn_id", sa.String(length=32), nullable=False),
         sa.Column("leg", sa.Integer(), nullable=False),
@@ -177,12 +180,13 @@ def upgrade() -> None:
             name=op.f("fk_ledger_transfers_pending_id_ledger_transfers"),
         ),
         sa.ForeignKeyConstraint(["unit"], ["ledger_units.unit"], name=op.f("fk_ledger_transfers_unit_ledger_units")),
-        sa.PrimaryKeyConstraint("transfer_id", name=op.f("pk_ledger_transfers")),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_ledger_transfers")),
         sa.UniqueConstraint("pending_id", name=op.f("uq_ledger_transfers_pending_id")),
+        sa.UniqueConstraint("transfer_id", name=op.f("uq_ledger_transfers_transfer_id")),
     )
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
-        batch_op.create_index("ix_ledger_transfers_credit", ["credit_account", "created_us"], unique=False)
-        batch_op.create_index("ix_ledger_transfers_debit", ["debit_account", "created_us"], unique=False)
+        batch_op.create_index("ix_ledger_transfers_credit", ["credit_account", "seq"], unique=False)
+        batch_op.create_index("ix_ledger_transfers_debit", ["debit_account", "seq"], unique=False)
         batch_op.create_index("ix_ledger_transfers_timeout", ["timeout_us"], unique=False)
         batch_op.create_index("ix_ledger_transfers_txn", ["txn_id", "leg"], unique=True)
 
@@ -219,6 +223,7 @@ def downgrade() -> None:
     op.drop_table("ledger_transfers")
     with op.batch_alter_table("exchanges", schema=None) as batch_op:
         batch_op.drop_index("ix_exchanges_to_state")
+        batch_op.drop_index("ix_exchanges_state_timeout")
         batch_op.drop_index("ix_exchanges_member_created")
         batch_op.drop_index("ix_exchanges_from_state")
 
