@@ -296,3 +296,54 @@ async def _race(platform: RunningPlatform) -> None:
             total = sum(r.credits_posted - r.debits_posted for r in rows if r.unit == unit)
             pending = sum(r.credits_pending - r.debits_pending for r in rows if r.unit == unit)
             assert (total, pending) == (0, 0), unit
+
+
+@pytest.mark.parametrize("comes_back", [True, False], ids=["restarted", "never back"])
+async def test_a_channel_process_killed_before_it_answers(platform: RunningPlatform, comes_back: bool) -> None:
+    """The channel's process gets the instruction and is killed (SIGKILL) before answering. Restarted,
+    it gets the instruction again and the exchange completes; never back, the side is voided at its
+    timeout. Either way the exchange ends posted or voided, and the books balance: never half."""
+    import signal
+    import sys
+    from pathlib import Path
+
+    s = await _scheme(platform)
+    worker = [sys.executable, str(Path(__file__).with_name("channel_worker.py")), platform.target, s.alpha.api_key]
+    started = await s.web.points.StartExchange(
+        P.StartExchangeRequest(request_id=rid(), terms=_terms(s, 1000, s.alpha_id, None)), metadata=s.web.metadata
+    )
+    exchange_id = started.exchange.exchange_id
+    first = await asyncio.create_subprocess_exec(*worker, "hang", stdout=asyncio.subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(first.stdout.readline(), 30)  # type: ignore[union-attr]
+        assert line.decode().strip() == f"got {exchange_id}"
+    finally:
+        first.send_signal(signal.SIGKILL)  # as the power going: no cleanup, no answer
+        await first.wait()
+    if comes_back:
+        again = await asyncio.create_subprocess_exec(*worker, "answer", stdout=asyncio.subprocess.PIPE)
+        try:
+            lines = [await asyncio.wait_for(again.stdout.readline(), 30) for _ in range(2)]  # type: ignore[union-attr]
+        finally:
+            again.send_signal(signal.SIGKILL)
+            await again.wait()
+        assert [x.decode().strip() for x in lines] == [f"got {exchange_id}", f"answered {exchange_id}"]
+        expected = P.EXCHANGE_STATE_COMPLETED
+    else:
+        platform.clock.now_us += 301_000_000  # past the side's timeout: the serve process's sweep voids it
+        expected = P.EXCHANGE_STATE_FAILED
+    for _ in range(100):
+        got = (
+            await s.web.points.GetExchange(P.GetExchangeRequest(exchange_id=exchange_id), metadata=s.web.metadata)
+        ).exchange
+        if got.state == expected:
+            break
+        await asyncio.sleep(0.05)
+    assert got.state == expected
+    member = await s.web.points.GetMember(P.GetMemberRequest(member_id=s.member), metadata=s.web.metadata)
+    assert (member.wallet.posted, member.wallet.incoming) == ((246, 0) if comes_back else (0, 0))
+    async with platform.server.platform.db.read() as conn:
+        rows = (await conn.execute(select(accounts))).all()
+    for unit in {r.unit for r in rows}:
+        assert sum(r.credits_posted - r.debits_posted for r in rows if r.unit == unit) == 0, unit
+        assert sum(r.credits_pending - r.debits_pending for r in rows if r.unit == unit) == 0, unit

@@ -6,7 +6,9 @@ the partner creates a campaign, issues vouchers, redeems one at a store, is refu
 redemption and a forged code, and watches the campaign's counts. Then a store agent
 (`clearpoint agent run`, a separate process) enrols with a single-use token and reads a virtual
 serial scanner on a pseudo-terminal at 9600 baud: each scan is signed, journaled, streamed to the
-platform and answered on the agent's console, and the claim book lists them all.
+platform and answered on the agent's console, and the claim book lists them all. Last, points: two
+partners run points programmes, a member registers and links an account in each, gets a quote and
+exchanges miles for stars, each programme doing its side in its own books (clearpoint/demo_points.py).
 """
 
 from __future__ import annotations
@@ -189,6 +191,9 @@ async def _walkthrough(url: str) -> int:
         )
         watch.cancel()
         await _at_the_counter(target, op, created.partner.partner_id, [v.code for v in issued.vouchers], forged)
+        from clearpoint import demo_points
+
+        await demo_points.walkthrough(target, op, _say, 16)
         _say(
             "Done. `clearpoint platform serve --help` runs the platform for real; `clearpoint agent --help` the agent."
         )
