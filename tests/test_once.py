@@ -73,6 +73,7 @@ async def test_another_request_under_the_same_key_is_refused(db: Database) -> No
     with pytest.raises(Refusal) as refused:
         await run_once(db, clock, key, b"other fields", effect, encode, decode)
     assert refused.value.reason is Reason.REQUEST_ID_REUSED
+    assert refused.value.message == "this request_id was already used with different fields"
     custom = Refusal(Reason.ENROLMENT_TOKEN_INVALID, "spent")
     with pytest.raises(Refusal) as clashed:
         await run_once(db, clock, key, b"other", effect, encode, decode, clash=lambda: custom)
@@ -88,6 +89,11 @@ async def test_a_refusal_undoes_the_work_and_is_itself_the_answer(db: Database) 
         await run_once(db, clock, key, b"f", effect, encode, decode)
     assert first.value.reason is again.value.reason is Reason.STOCK_EXHAUSTED
     assert again.value.replayed and not first.value.replayed
+    # A replayed refusal says when it was first given (a scan's answer_time is that moment).
+    clock.advance(60)
+    with pytest.raises(Refusal) as later:
+        await run_once(db, clock, key, b"f", effect, encode, decode)
+    assert later.value.answered_us == again.value.answered_us == clock() - 60_000_000
     assert effect.calls == 1 and await effect.applied(db) == 0
 
 
