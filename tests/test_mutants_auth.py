@@ -126,3 +126,44 @@ async def test_an_undecodable_request_is_refused_naming_the_request_and_the_meth
     refusal = refusal_of(err.value)
     assert (refusal.reason, refusal.metadata["field"]) == ("FIELD_INVALID", "(request)")
     assert method in (err.value.details() or "")
+
+
+@pytest.mark.parametrize("raised", ["database away", "a bug"])
+async def test_what_a_servicer_raises_reaches_the_caller_as_a_status(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, raised: str
+) -> None:
+    """The database away is UNAVAILABLE / DATABASE_UNAVAILABLE, safe to resend, and no ERROR line
+    (the outage is logged once elsewhere); anything unexpected is INTERNAL, its traceback logged once
+    with the method, and nothing of it in the reply."""
+    from clearpoint.platform.core.database import DatabaseUnavailable
+    from clearpoint.platform.partners.servicer import PartnerServicer
+
+    from tests.conftest import start_platform
+
+    async def broken(self: object, request: object, context: object) -> object:
+        if raised == "database away":
+            raise DatabaseUnavailable("connection refused (secret detail)")
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(PartnerServicer, "WhoAmI", broken)
+    platform = await start_platform(database_url)
+    try:
+        operator = platform.operator()
+        caplog.clear()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await operator.partners.WhoAmI(partners_pb2.WhoAmIRequest(), metadata=operator.metadata)
+    finally:
+        await platform.close()
+    details = caught.value.details() or ""
+    assert "secret detail" not in details
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    if raised == "database away":
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert refusal_of(caught.value).reason == "DATABASE_UNAVAILABLE"
+        assert "same request_id" in details
+        assert errors == []
+    else:
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert details == "internal error; the platform logged it"
+        assert len(errors) == 1 and "/clearpoint.v1.PartnerService/WhoAmI" in errors[0].getMessage()
+        assert errors[0].exc_info is not None and "secret detail" in str(errors[0].exc_info[1])
