@@ -17,7 +17,7 @@ from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.exchange import ledger
 from clearpoint.platform.exchange.rules import Rule, check_rule
 from clearpoint.platform.exchange.tables import channel_rules, channels
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -82,8 +82,17 @@ async def register(conn: AsyncConnection, partner_id: str, programme: str, unit_
     return Channel(partner_id, unit, programme, unit_name, now_us)
 
 
+_CHANNEL = select(channels).where(channels.c.partner_id == bindparam("p"))
+_IN_FORCE = (
+    select(channel_rules)
+    .where(channel_rules.c.channel_id == bindparam("c"), channel_rules.c.effective_us <= bindparam("at"))
+    .order_by(channel_rules.c.effective_us.desc(), channel_rules.c.version.desc())
+    .limit(1)
+)
+
+
 async def get(conn: AsyncConnection, partner_id: str) -> Channel | None:
-    row = (await conn.execute(select(channels).where(channels.c.partner_id == partner_id))).first()
+    row = (await conn.execute(_CHANNEL, {"p": partner_id})).first()
     return None if row is None else Channel(row.partner_id, row.unit, row.programme, row.unit_name, row.created_us)
 
 
@@ -114,14 +123,7 @@ async def publish(conn: AsyncConnection, rule: Rule, now_us: int) -> Rule:
 
 async def in_force(conn: AsyncConnection, channel_id: str, at_us: int, field: str) -> Rule:
     """The channel's rule at `at_us`: the latest version already effective."""
-    row = (
-        await conn.execute(
-            select(channel_rules)
-            .where(channel_rules.c.channel_id == channel_id, channel_rules.c.effective_us <= at_us)
-            .order_by(channel_rules.c.effective_us.desc(), channel_rules.c.version.desc())
-            .limit(1)
-        )
-    ).first()
+    row = (await conn.execute(_IN_FORCE, {"c": channel_id, "at": at_us})).first()
     if row is None:
         raise Refusal(Reason.RULE_NOT_IN_FORCE, f"channel {channel_id} has no rule in force yet", field=field)
     return _rule(row)

@@ -30,8 +30,8 @@ from clearpoint.platform.exchange import channels, ledger, members
 from clearpoint.platform.exchange.channels import MICRO_SUFFIX, PLATFORM, PLATFORM_UNIT
 from clearpoint.platform.exchange.ledger import Kind, Leg
 from clearpoint.platform.exchange.rules import Quote, Rule, quote
-from clearpoint.platform.exchange.tables import accounts, exchanges, member_links
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from clearpoint.platform.exchange.tables import exchanges, member_links
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -152,6 +152,37 @@ def _within(rule: Rule, points: int, field: str) -> None:
         )
 
 
+# The hot statements, built once: building a statement costs more CPU than the database spends on it.
+_USED_TODAY = select(
+    func.coalesce(func.sum(case((exchanges.c.from_channel == bindparam("c"), exchanges.c.points_in))), 0).label(
+        "used_out"
+    ),
+    func.coalesce(func.sum(case((exchanges.c.to_channel == bindparam("c"), exchanges.c.points_out))), 0).label(
+        "used_in"
+    ),
+).where(
+    exchanges.c.member_id == bindparam("m"),
+    exchanges.c.created_us >= bindparam("since"),
+    exchanges.c.state != State.FAILED.value,
+)
+_INSERT_EXCHANGE = insert(exchanges)
+_ADVANCE = (
+    update(exchanges)
+    .where(exchanges.c.exchange_id == bindparam("x"), exchanges.c.state == bindparam("was"))
+    .values(
+        state=bindparam("state"),
+        updated_us=bindparam("now"),
+        txn_in=bindparam("txn_in"),
+        timeout_us=bindparam("timeout"),
+    )
+    .returning(exchanges.c.exchange_id)
+)
+_BY_ID = select(exchanges).where(exchanges.c.exchange_id == bindparam("x"))
+_BY_ID_OF_CHANNEL = _BY_ID.where(
+    or_(exchanges.c.from_channel == bindparam("p"), exchanges.c.to_channel == bindparam("p"))
+)
+
+
 async def _daily(
     conn: AsyncConnection, request: Request, made: Quote, rule_in: Rule | None, rule_out: Rule | None, now_us: int
 ) -> None:
@@ -160,22 +191,10 @@ async def _daily(
     for rule, points in ((rule_in, request.points), (rule_out, made.points_out)):
         if rule is None:
             continue
-        moved = and_(
-            exchanges.c.member_id == request.member_id,
-            exchanges.c.created_us >= day_start,
-            exchanges.c.state != State.FAILED.value,
-        )
-        used_out = await conn.scalar(
-            select(func.coalesce(func.sum(exchanges.c.points_in), 0)).where(
-                moved, exchanges.c.from_channel == rule.channel_id
-            )
-        )
-        used_in = await conn.scalar(
-            select(func.coalesce(func.sum(exchanges.c.points_out), 0)).where(
-                moved, exchanges.c.to_channel == rule.channel_id
-            )
-        )
-        used = int(used_out or 0) + int(used_in or 0)
+        found = (
+            await conn.execute(_USED_TODAY, {"m": request.member_id, "since": day_start, "c": rule.channel_id})
+        ).one()
+        used = int(found.used_out or 0) + int(found.used_in or 0)
         if used + points > rule.daily_points:
             raise Refusal(
                 Reason.LIMIT_EXCEEDED,
@@ -277,7 +296,7 @@ async def start(
     q = priced.quote
     exchange_id = new_id("xch")
     timeout_us = now_us + side_timeout_us
-    wallet = await members.wallet(conn, request.member_id)
+    wallet = members.wallet(request.member_id)
     txn_out = txn_in = None
     if request.from_channel is not None:
         legs = await _out_legs(conn, request.from_channel, wallet, q)
@@ -309,7 +328,7 @@ async def start(
         now_us,
         now_us,
     )
-    await conn.execute(insert(exchanges).values({**_row(made), "requested_by": principal.partner_id}))
+    await conn.execute(_INSERT_EXCHANGE, {**_row(made), "requested_by": principal.partner_id})
     return made
 
 
@@ -370,7 +389,7 @@ async def _resolve_out(
     elif found.to_channel is None:
         changes["state"] = State.COMPLETED
     else:
-        wallet = await members.wallet(conn, found.member_id)
+        wallet = members.wallet(found.member_id)
         timeout_us = now_us + side_timeout_us
         changes["txn_in"] = await _open_in_side(conn, found.to_channel, wallet, _quote_of(found), now_us, timeout_us)
         changes["state"], changes["timeout_us"] = State.PENDING_IN, timeout_us
@@ -388,11 +407,17 @@ async def _advance(
     conn: AsyncConnection, found: Exchange, was: State, changes: dict[str, Any], *, expired: bool
 ) -> Exchange:
     """Move the exchange on from `was`, only if it is still there (a concurrent resolver rolls back)."""
+    after = {"txn_in": found.txn_in, "timeout_us": found.timeout_us, **changes}
     moved = await conn.execute(
-        update(exchanges)
-        .where(exchanges.c.exchange_id == found.exchange_id, exchanges.c.state == was.value)
-        .values({k: (v.value if isinstance(v, State) else v) for k, v in changes.items()})
-        .returning(exchanges.c.exchange_id)
+        _ADVANCE,
+        {
+            "x": found.exchange_id,
+            "was": was.value,
+            "state": State(after["state"]).value,
+            "now": after["updated_us"],
+            "txn_in": after["txn_in"],
+            "timeout": after["timeout_us"],
+        },
     )
     if moved.first() is None:
         raise Refusal(Reason.TRANSFER_RESOLVED, f"exchange {found.exchange_id} was resolved meanwhile: ask again")
@@ -438,12 +463,10 @@ async def expire(conn: AsyncConnection, now_us: int, limit: int = 100) -> list[E
 
 async def get(conn: AsyncConnection, principal: Principal, exchange_id: str) -> Exchange:
     """An exchange the caller may see: an operator, or one of its two channels."""
-    query = select(exchanges).where(exchanges.c.exchange_id == exchange_id)
-    if not principal.is_operator:
-        query = query.where(
-            or_(exchanges.c.from_channel == principal.partner_id, exchanges.c.to_channel == principal.partner_id)
-        )
-    row = (await conn.execute(query)).first()
+    if principal.is_operator:
+        row = (await conn.execute(_BY_ID, {"x": exchange_id})).first()
+    else:
+        row = (await conn.execute(_BY_ID_OF_CHANNEL, {"x": exchange_id, "p": principal.partner_id})).first()
     if row is None:
         raise Refusal(Reason.EXCHANGE_UNKNOWN, f"no exchange {exchange_id}", field="exchange_id")
     return _exchange(row)
@@ -524,35 +547,27 @@ async def waiting_for(conn: AsyncConnection, channel_id: str, limit: int = 500) 
 # -- legs ---------------------------------------------------------------------------------------------------
 
 
-async def _account(conn: AsyncConnection, unit: str, owner: str, purpose: str) -> str:
-    found = await conn.scalar(
-        select(accounts.c.account_id).where(
-            accounts.c.unit == unit, accounts.c.owner == owner, accounts.c.purpose == purpose
-        )
-    )
-    if found is None:
-        raise AssertionError(f"no {purpose} account of {owner} in {unit}: the channel was not registered fully")
-    return str(found)
+def _account(unit: str, owner: str, purpose: str) -> str:
+    """An account the channel's registration made (the transaction's statements find a missing one)."""
+    return ledger.account_named(unit, owner, purpose)
 
 
 async def _out_legs(conn: AsyncConnection, channel_id: str, wallet: str, q: Quote) -> list[Leg]:
     """The channel's points into the platform's position, platform points into the member's wallet,
     the fee to the platform's fees, the fraction to its rounding account."""
     unit = channels.unit_of(channel_id)
-    legs = [
-        Leg(await _account(conn, unit, channel_id, "channel"), await _account(conn, unit, PLATFORM, "hub"), q.points_in)
-    ]
-    treasury = await _account(conn, PLATFORM_UNIT, PLATFORM, "treasury")
+    legs = [Leg(_account(unit, channel_id, "channel"), _account(unit, PLATFORM, "hub"), q.points_in)]
+    treasury = _account(PLATFORM_UNIT, PLATFORM, "treasury")
     if q.platform:
         legs.append(Leg(treasury, wallet, q.platform))
     if q.fee:
-        legs.append(Leg(treasury, await _account(conn, PLATFORM_UNIT, PLATFORM, "fees"), q.fee))
+        legs.append(Leg(treasury, _account(PLATFORM_UNIT, PLATFORM, "fees"), q.fee))
     if q.residue_in_micro:
         micro = PLATFORM_UNIT + MICRO_SUFFIX
         legs.append(
             Leg(
-                await _account(conn, micro, PLATFORM, "residue-src"),
-                await _account(conn, micro, PLATFORM, "rounding"),
+                _account(micro, PLATFORM, "residue-src"),
+                _account(micro, PLATFORM, "rounding"),
                 q.residue_in_micro,
             )
         )
@@ -564,19 +579,17 @@ async def _open_in_side(
 ) -> str:
     """Reserve the member's platform points and the points the channel is to credit, pending."""
     unit = channels.unit_of(channel_id)
-    treasury = await _account(conn, PLATFORM_UNIT, PLATFORM, "treasury")
+    treasury = _account(PLATFORM_UNIT, PLATFORM, "treasury")
     legs = [
         Leg(wallet, treasury, q.platform),
-        Leg(
-            await _account(conn, unit, PLATFORM, "hub"), await _account(conn, unit, channel_id, "channel"), q.points_out
-        ),
+        Leg(_account(unit, PLATFORM, "hub"), _account(unit, channel_id, "channel"), q.points_out),
     ]
     if q.residue_out_micro:
         micro = unit + MICRO_SUFFIX
         legs.append(
             Leg(
-                await _account(conn, micro, PLATFORM, "residue-src"),
-                await _account(conn, micro, PLATFORM, "rounding"),
+                _account(micro, PLATFORM, "residue-src"),
+                _account(micro, PLATFORM, "rounding"),
                 q.residue_out_micro,
             )
         )

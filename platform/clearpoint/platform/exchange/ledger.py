@@ -11,6 +11,7 @@ constraint), so it holds under any concurrency without a Python lock.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,7 @@ from typing import Any
 
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.exchange.tables import accounts, transfers, units
-from sqlalchemy import Row, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import Row, bindparam, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The most one transfer may move: far above any programme's balances, and far enough below 2^63
@@ -97,6 +98,9 @@ class Resolution:
     expired: bool = False
 
 
+_ACCOUNT_EXISTS = select(accounts.c.account_id).where(accounts.c.account_id == bindparam("a"))
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
@@ -108,21 +112,26 @@ async def add_unit(conn: AsyncConnection, unit: str, name: str, now_us: int) -> 
         await conn.execute(insert(units).values(unit=unit, name=name, created_us=now_us))
 
 
+def account_named(unit: str, owner: str, purpose: str) -> str:
+    """An account's id, named by what it is: (owner, unit, purpose) never changes for an account, so
+    the hot paths compute the ids they need instead of looking them up."""
+    digest = hashlib.sha256(f"{unit}\n{owner}\n{purpose}".encode()).hexdigest()
+    return f"acc_{digest[:24]}"
+
+
 async def open_account(
     conn: AsyncConnection, unit: str, owner: str, purpose: str, *, guarded: bool, now_us: int
 ) -> str:
     """The account of `owner` in `unit` for `purpose`, made if it does not exist yet."""
-    key = and_(accounts.c.owner == owner, accounts.c.unit == unit, accounts.c.purpose == purpose)
-    found = await conn.scalar(select(accounts.c.account_id).where(key))
-    if found is not None:
-        return str(found)
-    account_id = new_id("acc")
+    made = account_named(unit, owner, purpose)
+    if await conn.scalar(_ACCOUNT_EXISTS, {"a": made}) is not None:
+        return made
     await conn.execute(
         insert(accounts).values(
-            account_id=account_id, unit=unit, owner=owner, purpose=purpose, guarded=int(guarded), created_us=now_us
+            account_id=made, unit=unit, owner=owner, purpose=purpose, guarded=int(guarded), created_us=now_us
         )
     )
-    return account_id
+    return made
 
 
 def check_legs(legs: Sequence[Leg]) -> None:
@@ -181,7 +190,7 @@ async def transact(
         )
         for n, leg in enumerate(legs)
     ]
-    await conn.execute(insert(transfers), [_row(t) for t in made])
+    await conn.execute(_INSERT_TRANSFERS, [_row(t) for t in made])
     return made
 
 
@@ -264,10 +273,33 @@ async def history(
 # -- inside ------------------------------------------------------------------------------------------
 
 
-async def _units_of(conn: AsyncConnection, account_ids: set[str]) -> dict[str, str]:
-    rows = await conn.execute(
-        select(accounts.c.account_id, accounts.c.unit).where(accounts.c.account_id.in_(account_ids))
+# The hot statements, built once: building a statement costs more CPU than the database spends on it.
+_UNITS = select(accounts.c.account_id, accounts.c.unit).where(
+    accounts.c.account_id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_TRANSFERS = insert(transfers)
+_PENDING_LEGS = (
+    select(transfers)
+    .where(transfers.c.txn_id == bindparam("txn"), transfers.c.kind == Kind.PENDING.value)
+    .order_by(transfers.c.leg)
+)
+_RESOLUTION = select(transfers.c.kind, transfers.c.created_us).where(
+    transfers.c.txn_id == bindparam("txn"), transfers.c.leg == 0
+)
+_RESOLVE_TOTALS = (
+    update(accounts)
+    .where(accounts.c.account_id == bindparam("a"))
+    .values(
+        debits_pending=accounts.c.debits_pending - bindparam("d"),
+        debits_posted=accounts.c.debits_posted + bindparam("dp"),
+        credits_pending=accounts.c.credits_pending - bindparam("c"),
+        credits_posted=accounts.c.credits_posted + bindparam("cp"),
     )
+)
+
+
+async def _units_of(conn: AsyncConnection, account_ids: set[str]) -> dict[str, str]:
+    rows = await conn.execute(_UNITS, {"ids": sorted(account_ids)})
     found = {r.account_id: r.unit for r in rows}
     missing = sorted(account_ids - set(found))
     if missing:
@@ -317,22 +349,12 @@ async def _move(conn: AsyncConnection, account_id: str, debit: int, credit: int,
 
 
 async def _pending_legs(conn: AsyncConnection, txn_id: str) -> list[Transfer]:
-    rows = await conn.execute(
-        select(transfers)
-        .where(transfers.c.txn_id == txn_id, transfers.c.kind == Kind.PENDING.value)
-        .order_by(transfers.c.leg)
-    )
+    rows = await conn.execute(_PENDING_LEGS, {"txn": txn_id})
     return [_transfer(r) for r in rows]
 
 
 async def _resolution(conn: AsyncConnection, txn_id: str) -> Resolution | None:
-    row = (
-        await conn.execute(
-            select(transfers.c.kind, transfers.c.created_us).where(
-                transfers.c.txn_id == f"{txn_id}:r", transfers.c.leg == 0
-            )
-        )
-    ).first()
+    row = (await conn.execute(_RESOLUTION, {"txn": f"{txn_id}:r"})).first()
     return None if row is None else Resolution(txn_id, Kind(row.kind), row.created_us, False)
 
 
@@ -356,25 +378,16 @@ async def _apply_resolution(conn: AsyncConnection, legs: Sequence[Transfer], kin
         )
         for leg in legs
     ]
-    await conn.execute(insert(transfers), [_row(t) for t in made])
+    await conn.execute(_INSERT_TRANSFERS, [_row(t) for t in made])
     debits: defaultdict[str, int] = defaultdict(int)
     credits: defaultdict[str, int] = defaultdict(int)
     for leg in legs:
         debits[leg.debit_account] += leg.amount
         credits[leg.credit_account] += leg.amount
     posting = int(kind is Kind.POST)
-    for account_id in sorted(set(debits) | set(credits)):
-        d, c = debits[account_id], credits[account_id]
-        await conn.execute(
-            update(accounts)
-            .where(accounts.c.account_id == account_id)
-            .values(
-                debits_pending=accounts.c.debits_pending - d,
-                debits_posted=accounts.c.debits_posted + d * posting,
-                credits_pending=accounts.c.credits_pending - c,
-                credits_posted=accounts.c.credits_posted + c * posting,
-            )
-        )
+    for account in sorted(set(debits) | set(credits)):
+        d, c = debits[account], credits[account]
+        await conn.execute(_RESOLVE_TOTALS, {"a": account, "d": d, "dp": d * posting, "c": c, "cp": c * posting})
 
 
 def _row(t: Transfer) -> dict[str, object]:

@@ -17,8 +17,8 @@ from clearpoint.platform.core.ids import new_id
 from clearpoint.platform.core.principals import Principal
 from clearpoint.platform.exchange import ledger
 from clearpoint.platform.exchange.channels import PLATFORM_UNIT, ensure_platform_accounts, known
-from clearpoint.platform.exchange.tables import accounts, member_links, members
-from sqlalchemy import and_, exists, insert, or_, select, update
+from clearpoint.platform.exchange.tables import member_links, members
+from sqlalchemy import bindparam, exists, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,31 +64,33 @@ async def register(conn: AsyncConnection, principal: Principal, display_name: st
     return member
 
 
+_MEMBER = select(members).where(members.c.member_id == bindparam("m"))
+_MEMBER_SEEN_BY = _MEMBER.where(
+    or_(
+        members.c.registered_by == bindparam("p"),
+        exists().where(member_links.c.member_id == members.c.member_id, member_links.c.channel_id == bindparam("p")),
+    )
+)
+_LINK = select(member_links).where(
+    member_links.c.member_id == bindparam("m"), member_links.c.channel_id == bindparam("c")
+)
+
+
 async def get(conn: AsyncConnection, member_id: str, principal: Principal | None = None) -> Member:
     """The member, if the caller may see them: an operator sees every member; a partner, those it
     registered or that have a link (confirmed or not) to its programme. Others are MEMBER_UNKNOWN."""
-    query = select(members).where(members.c.member_id == member_id)
-    if principal is not None and not principal.is_operator:
-        linked = exists().where(
-            member_links.c.member_id == members.c.member_id, member_links.c.channel_id == principal.partner_id
-        )
-        query = query.where(or_(members.c.registered_by == principal.partner_id, linked))
-    row = (await conn.execute(query)).first()
+    if principal is None or principal.is_operator:
+        row = (await conn.execute(_MEMBER, {"m": member_id})).first()
+    else:
+        row = (await conn.execute(_MEMBER_SEEN_BY, {"m": member_id, "p": principal.partner_id})).first()
     if row is None:
         raise Refusal(Reason.MEMBER_UNKNOWN, f"no member {member_id}", field="member_id")
     return Member(row.member_id, row.display_name, row.created_us)
 
 
-async def wallet(conn: AsyncConnection, member_id: str) -> str:
-    """The member's platform-points account."""
-    found = await conn.scalar(
-        select(accounts.c.account_id).where(
-            accounts.c.owner == member_id, accounts.c.unit == PLATFORM_UNIT, accounts.c.purpose == WALLET
-        )
-    )
-    if found is None:
-        raise Refusal(Reason.MEMBER_UNKNOWN, f"no member {member_id}", field="member_id")
-    return str(found)
+def wallet(member_id: str) -> str:
+    """The member's platform-points account (every member has one from registration)."""
+    return ledger.account_named(PLATFORM_UNIT, member_id, WALLET)
 
 
 async def link(
@@ -167,13 +169,7 @@ async def links_of(conn: AsyncConnection, principal: Principal, member_id: str) 
 
 
 async def _find(conn: AsyncConnection, member_id: str, channel_id: str) -> Link | None:
-    row = (
-        await conn.execute(
-            select(member_links).where(
-                and_(member_links.c.member_id == member_id, member_links.c.channel_id == channel_id)
-            )
-        )
-    ).first()
+    row = (await conn.execute(_LINK, {"m": member_id, "c": channel_id})).first()
     return None if row is None else _link(row)
 
 

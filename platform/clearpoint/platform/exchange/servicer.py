@@ -94,7 +94,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         async with self.p.db.read() as conn:
             found = await members.get(conn, request.member_id, principal)
             links = await members.links_of(conn, principal, found.member_id)
-            wallet_id = await members.wallet(conn, found.member_id)
+            wallet_id = members.wallet(found.member_id)
             balance = (await ledger.balances(conn, [wallet_id]))[wallet_id]
         return P.GetMemberResponse(
             member=wire.member(found), links=[wire.link(k) for k in links], wallet=wire.wallet(balance)
@@ -179,7 +179,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         )
         async with self.p.db.read() as conn:
             found = await members.get(conn, request.member_id, principal)
-            wallet_id = await members.wallet(conn, found.member_id)
+            wallet_id = members.wallet(found.member_id)
             rows = await ledger.history(conn, wallet_id, page.limit + 1, page.after)
         shown, token = page.cut(rows, lambda t: (t.seq, t.transfer_id))
         return P.ListWalletHistoryResponse(
