@@ -141,11 +141,12 @@ async def record(
     fingerprint: bytes,
     now_us: int,
     *,
-    body: bytes = b"",
-    refusal: Refusal | None = None,
+    refusal: Refusal,
 ) -> bool:
-    """Store one first answer; False if this key had one already (a concurrent twin answered first)."""
-    (stored,) = await record_many(db, conn, [row(key, fingerprint, now_us, body=body, refusal=refusal)])
+    """Store a refusal as a request's first answer (an answer with a body is written with its change,
+    by `run_once` or the claim statement); False if this key had one already (a concurrent twin
+    answered first)."""
+    (stored,) = await record_many(db, conn, [row(key, fingerprint, now_us, refusal=refusal)])
     return stored
 
 
