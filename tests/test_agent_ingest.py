@@ -6,6 +6,7 @@ import asyncio
 
 import grpc
 import pytest
+from clearpoint.formats.scan_signatures import stream_proof_message
 from clearpoint.platform.agents.tables import agent_scans, scan_rejections
 from clearpoint.platform.core.errors import Reason
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, campaigns_pb2, errors_pb2
@@ -581,5 +582,33 @@ async def test_an_agent_holds_at_most_so_many_streams(platform: RunningPlatform,
         held[0][0].cancel()
         await settled(1)
         again, _ = await open_stream(channel, (agent_id, key))
+        await again.done_writing()
+        assert await rest_of(again) == []
+
+
+async def test_streams_waiting_to_prove_their_agent_are_bounded(
+    platform: RunningPlatform, partner: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone can open a scan stream; only so many may wait for their hello at once. Past that, a new
+    one is refused at once with TOO_MANY_STREAMS; a place comes back when a waiting one proves itself."""
+    from clearpoint.platform.agents import servicer
+
+    monkeypatch.setattr(servicer, "MAX_UNPROVEN_STREAMS", 2)
+    agent_id, key = await enrol_agent(platform, partner)
+    async with grpc.aio.insecure_channel(platform.target) as channel:
+        waiting = []
+        for _ in range(2):
+            call = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+            waiting.append((call, await asyncio.wait_for(call.read(), 5)))
+        refused = agents_pb2_grpc.AgentServiceStub(channel).StreamScans()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await asyncio.wait_for(refused.read(), 5)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert refusal_of(caught.value).reason == "TOO_MANY_STREAMS"
+        call, announcement = waiting[0]
+        proof = key.sign(stream_proof_message(announcement.challenge, agent_id))
+        await call.write(A.StreamScansRequest(hello=A.StreamHello(agent_id=agent_id, signature=proof)))
+        await asyncio.sleep(0.2)
+        again, _ = await open_stream(channel, (agent_id, key))  # proven streams do not count
         await again.done_writing()
         assert await rest_of(again) == []

@@ -26,8 +26,11 @@ A = agents_pb2
 MAX_IN_FLIGHT = 64
 # Scans one request may carry; a backlog goes several a message, so the per-message cost is shared.
 MAX_SCANS_PER_MESSAGE = 32
-# How long a new stream may take to prove its agent before it is ended.
+# How long a new stream may take to prove its agent before it is ended, and how many may be waiting
+# to at once in this process (anyone can open one; past this, new ones are refused until some prove
+# themselves or time out).
 HELLO_SECONDS = 10.0
+MAX_UNPROVEN_STREAMS = 1000
 # Ingest tasks outlive a stream that drops mid-scan (their answer is stored for the resend).
 _finishing: set[asyncio.Task[Any]] = set()
 
@@ -35,6 +38,7 @@ _finishing: set[asyncio.Task[Any]] = set()
 class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
     def __init__(self, p: Platform) -> None:
         self.p = p
+        self.unproven_streams = 0
 
     async def CreateEnrolmentToken(
         self, request: A.CreateEnrolmentTokenRequest, context: Context
@@ -85,20 +89,30 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
         An agent that sends several scans a message (`scans`) gets the answers settled together in
         one message (`answers`); one that sends `scan` gets one answer a message.
         """
-        challenge = secrets.token_bytes(CHALLENGE_BYTES)
-        yield A.StreamScansResponse(
-            max_in_flight=MAX_IN_FLIGHT, max_scans_per_message=MAX_SCANS_PER_MESSAGE, challenge=challenge
-        )
-        try:
-            first = await asyncio.wait_for(anext(request_iterator), HELLO_SECONDS)
-        except StopAsyncIteration:
-            return  # the agent went away before saying who it is
-        except TimeoutError:
+        if self.unproven_streams >= MAX_UNPROVEN_STREAMS:
             raise Refusal(
-                Reason.UNAUTHENTICATED, f"no hello within {HELLO_SECONDS:g} s of the stream opening"
-            ) from None
-        agent_id, signature = wire.hello_of(first)
-        await self.p.ingest.prove(agent_id, challenge, signature)
+                Reason.TOO_MANY_STREAMS,
+                f"{MAX_UNPROVEN_STREAMS} scan streams are waiting to prove their agent: try again in a few seconds",
+                limit=str(MAX_UNPROVEN_STREAMS),
+            )
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
+        self.unproven_streams += 1
+        try:
+            yield A.StreamScansResponse(
+                max_in_flight=MAX_IN_FLIGHT, max_scans_per_message=MAX_SCANS_PER_MESSAGE, challenge=challenge
+            )
+            try:
+                first = await asyncio.wait_for(anext(request_iterator), HELLO_SECONDS)
+            except StopAsyncIteration:
+                return  # the agent went away before saying who it is
+            except TimeoutError:
+                raise Refusal(
+                    Reason.UNAUTHENTICATED, f"no hello within {HELLO_SECONDS:g} s of the stream opening"
+                ) from None
+            agent_id, signature = wire.hello_of(first)
+            await self.p.ingest.prove(agent_id, challenge, signature)
+        finally:
+            self.unproven_streams -= 1
         with self.p.streams.hold(("agent", agent_id), f"agent {agent_id}"):
             async with contextlib.aclosing(self._scans(agent_id, request_iterator)) as responses:
                 async for response in responses:
