@@ -113,7 +113,8 @@ class AgentServiceServicer:
         `challenge`; the agent's first message must be `hello`, the challenge signed with its key
         (docs/scan-signatures.md), and nothing of the stream is read before it verifies. A stream
         whose first message is anything else, whose hello does not verify under an enrolled agent's
-        key, or that sends no hello within 10 seconds, ends with UNAUTHENTICATED. Every scan on the
+        key, or that sends no hello within 10 seconds, ends with UNAUTHENTICATED (and while too many
+        streams wait for their hello, a new one is refused with REASON_TOO_MANY_STREAMS). Every scan on the
         stream must be the hello's agent's (another's ends the stream with PERMISSION_DENIED); one
         agent holds a bounded number of streams open at once (REASON_TOO_MANY_STREAMS).
 
