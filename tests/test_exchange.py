@@ -165,8 +165,13 @@ async def test_a_side_nobody_answers_is_voided_at_its_timeout(world: World) -> N
     ours = {silent_out.exchange_id, answered.exchange_id}  # the database may hold other tests' exchanges
 
     async def sweep() -> dict[str, State]:
-        voided = await world.write(lambda conn: exchanges.expire(conn, world.clock(), limit=10_000))
-        return {e.exchange_id: e.state for e in voided if e.exchange_id in ours}
+        """As the serve process's sweep does: what is overdue, then each voided in its own transaction."""
+        due = await world.write(lambda conn: exchanges.overdue(conn, world.clock(), limit=10_000))
+        voided = {}
+        for exchange_id in set(due) & ours:
+            done = await world.write(lambda conn, x=exchange_id: exchanges.void_overdue(conn, x, world.clock()))
+            voided[exchange_id] = done.state
+        return voided
 
     world.clock.now_us += exchanges.DEFAULT_SIDE_TIMEOUT_US - 1
     assert await sweep() == {}

@@ -62,13 +62,11 @@ class PlatformServer:
             await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
             try:
                 async with p.db.read() as conn:
-                    due = await exchanges.expire_due(conn, p.clock())
-                if not due:
-                    continue
-                async with p.db.write() as conn:
-                    voided = await exchanges.expire(conn, p.clock())
-                for done in voided:
-                    for channel_id in (done.from_channel, done.to_channel):
+                    due = await exchanges.overdue(conn, p.clock())
+                for exchange_id in due:
+                    async with p.db.write() as conn:
+                        done = await exchanges.void_overdue(conn, exchange_id, p.clock())
+                    for channel_id in (done.from_channel, done.to_channel) if done else ():
                         if channel_id:
                             p.instructions.changed(channel_id)
             except (DatabaseUnavailable, Refusal, IntegrityError) as exc:  # away, or another process was first

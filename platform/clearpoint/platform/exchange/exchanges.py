@@ -428,23 +428,10 @@ async def _advance(
     return Exchange(**fields)
 
 
-async def expire_due(conn: AsyncConnection, now_us: int) -> bool:
-    """Whether any side waits past its timeout (a cheap read before taking a write transaction)."""
-    found = await conn.scalar(
-        select(exchanges.c.exchange_id)
-        .where(
-            exchanges.c.state.in_([State.PENDING_OUT.value, State.PENDING_IN.value]),
-            exchanges.c.timeout_us <= now_us,
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def expire(conn: AsyncConnection, now_us: int, limit: int = 100) -> list[Exchange]:
-    """Void the open sides whose channel did not answer in time (as their channel refusing would)."""
+async def overdue(conn: AsyncConnection, now_us: int, limit: int = 100) -> list[str]:
+    """Exchanges whose open side waits past its timeout, oldest first (a read, before any write)."""
     rows = await conn.execute(
-        select(exchanges)
+        select(exchanges.c.exchange_id)
         .where(
             exchanges.c.state.in_([State.PENDING_OUT.value, State.PENDING_IN.value]),
             exchanges.c.timeout_us <= now_us,
@@ -452,13 +439,21 @@ async def expire(conn: AsyncConnection, now_us: int, limit: int = 100) -> list[E
         .order_by(exchanges.c.timeout_us)
         .limit(limit)
     )
-    voided = []
-    for found in [_exchange(r) for r in rows]:
-        if found.state is State.PENDING_OUT:
-            voided.append(await _resolve_out(conn, found, False, now_us, 0))
-        else:
-            voided.append(await _resolve_in(conn, found, False, now_us))
-    return voided
+    return [r.exchange_id for r in rows]
+
+
+async def void_overdue(conn: AsyncConnection, exchange_id: str, now_us: int) -> Exchange | None:
+    """Void one exchange's open side if it is still waiting past its timeout. One exchange a
+    transaction: its accounts are locked in order, so it never waits in a cycle with another."""
+    row = (await conn.execute(_BY_ID, {"x": exchange_id})).first()
+    if row is None:
+        return None
+    found = _exchange(row)
+    if found.timeout_us > now_us or found.state not in (State.PENDING_OUT, State.PENDING_IN):
+        return None
+    if found.state is State.PENDING_OUT:
+        return await _resolve_out(conn, found, False, now_us, 0)
+    return await _resolve_in(conn, found, False, now_us)
 
 
 async def get(conn: AsyncConnection, principal: Principal, exchange_id: str) -> Exchange:
