@@ -220,3 +220,28 @@ async def test_a_codes_own_expiry_counts_even_inside_its_campaign(platform: Runn
     )
     assert checked.reason == errors_pb2.REASON_VOUCHER_EXPIRED
     await partner.redeem(voucher.code)  # the code as issued was never touched
+
+
+async def test_one_request_id_in_two_partners_or_two_methods_names_two_requests(platform: RunningPlatform) -> None:
+    """A request id is the caller's, for one method: two partners (or one partner's campaign, its
+    redemption and its rollback) may use the same id, and each is applied, not taken for another's
+    replay."""
+    first, second = await platform.new_partner(), await platform.new_partner()
+    mine = await first.campaign(platform.clock(), request_id="shared-id")
+    theirs = await second.campaign(platform.clock())
+    (v1,) = await first.issue(mine.campaign_id, 1)
+    (v2,) = await second.issue(theirs.campaign_id, 1)
+    a = await first.redeem(v1.code, request_id="shared-id")
+    b = await second.redeem(v2.code, request_id="shared-id")
+    assert not a.replayed and not b.replayed
+    assert a.redemption.redemption_id != b.redemption.redemption_id
+    assert b.claim.voucher_id == v2.voucher_id
+    rolled = await first.redemption.RollbackRedemption(
+        redemption_pb2.RollbackRedemptionRequest(
+            request_id="shared-id", redemption_id=a.redemption.redemption_id, reason="till error"
+        ),
+        metadata=first.metadata,
+    )
+    assert rolled.redemption.state == redemption_pb2.REDEMPTION_STATE_ROLLED_BACK
+    again = await first.redeem(v1.code, request_id="another-id")  # the use came back with the rollback
+    assert not again.replayed and again.redemption.redemption_id != a.redemption.redemption_id
