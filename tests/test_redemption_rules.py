@@ -196,7 +196,7 @@ async def test_a_request_answered_before_is_not_applied_again(world: World) -> N
     arranged = await world.arrange(Case("answered", None, uses=5))
     a = arranged.attempt
     async with world.p.db.write() as conn:
-        await once.record(world.p.db, conn, a.key, a.fingerprint, world.clock(), body=b"rdm_earlier")
+        await once.record_many(world.p.db, conn, [once.row(a.key, a.fingerprint, world.clock(), body=b"rdm_earlier")])
     assert await Claimer(world.p.db, world.clock)([a]) == [None]
     assert await _diagnosis(world, arranged) is None  # no rule refuses it: it was answered, not refused
 
