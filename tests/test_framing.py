@@ -334,3 +334,58 @@ def test_uart_misread_slow_sender_framing_errors() -> None:
     assert frames(out) == []
     [problem] = problems(out)
     assert f"{len(kept)} bytes were not text — wrong baud rate or parity?" in problem.message
+
+
+# --- a device gone away, or a line gone quiet -----------------------------------------------------------------
+
+
+def test_an_stx_etx_half_frame_is_reported_when_the_device_goes_away_and_forgotten() -> None:
+    framer = StxEtxFramer()
+    assert framer.reset() is None  # nothing pending: nothing to report
+    assert framer.feed(b"\x02HALF", 1.0) == []
+    dropped = framer.reset()
+    assert dropped is not None and dropped.kind is ProblemKind.INCOMPLETE and "a half frame" in dropped.message
+    assert dropped.nbytes == 4
+    assert framer.deadline() is None and framer.reset() is None
+    assert frames(framer.feed(b"\x02NEXT\x03", 2.0)) == [b"NEXT"]  # the next frame is whole
+    framer.feed(b"junk", 3.0)
+    assert framer.reset() is None  # noise is forgotten, not reported, when the device goes away
+    assert frames(framer.feed(b"\x02OK\x03", 4.0)) == [b"OK"] and framer.deadline() is None
+
+
+def test_an_stx_etx_partial_frame_on_a_quiet_line_is_dropped_at_its_deadline() -> None:
+    framer = StxEtxFramer(stale_after=0.5)
+    assert framer.deadline() is None
+    framer.feed(b"\x02PART", 10.0)
+    assert framer.deadline() == 10.5
+    assert framer.idle(10.4) == []
+    (dropped,) = framer.idle(10.5)
+    assert isinstance(dropped, Problem) and dropped.kind is ProblemKind.INCOMPLETE
+    assert "never got its ETX" in dropped.message and dropped.nbytes == 4
+    assert framer.deadline() is None and framer.idle(99.0) == []
+    # Noise alone on a quiet line is reported once, at the deadline.
+    framer.feed(b"\x00\xff", 20.0)
+    assert framer.deadline() == 20.5
+    (noise,) = framer.idle(20.5)
+    assert isinstance(noise, Problem) and noise.kind is ProblemKind.NOISE and noise.nbytes == 2
+    assert noise.line_error_bytes == 2
+    # Without stale_after nothing is ever dropped for quiet.
+    patient = StxEtxFramer(stale_after=None)
+    patient.feed(b"\x02PART", 1.0)
+    assert patient.deadline() is None and patient.idle(1e9) == []
+    assert frames(patient.feed(b"IAL\x03", 2e9)) == [b"PARTIAL"]
+
+
+def test_a_timeout_framer_half_frame_is_reported_when_the_device_goes_away() -> None:
+    framer = TimeoutFramer(0.05)
+    assert framer.reset() is None
+    framer.feed(b"ABC", 1.0)
+    dropped = framer.reset()
+    assert dropped is not None and dropped.kind is ProblemKind.INCOMPLETE
+    assert dropped.nbytes == 3 and dropped.message == "discarded a half frame of 3 bytes"
+    assert framer.deadline() is None and framer.idle(5.0) == []
+    big = TimeoutFramer(0.05, max_len=4)
+    big.feed(b"123456", 1.0)  # already over: discarded up to the next quiet gap
+    lost = big.reset()
+    assert lost is not None and lost.nbytes == 6
+    assert frames(big.feed(b"OK\r", 2.0) + big.idle(2.1)) == [b"OK"]
