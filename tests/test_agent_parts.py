@@ -23,7 +23,7 @@ from clearpoint.scanner_agent.backoff import Backoff
 from clearpoint.scanner_agent.config import ConfigError, load
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournalError, read_claims
-from clearpoint.scanner_agent.outcomes import Outcome
+from clearpoint.scanner_agent.outcomes import PENDING, Outcome
 from clearpoint.scanner_agent.reads import Read
 from clearpoint.scanner_agent.uplink import Uplink, UplinkSettings
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc
@@ -180,12 +180,25 @@ async def test_journal_numbers_signs_and_keeps_scans_across_restarts(tmp_path: P
     assert (await journal.append(_read(10))).sequence == 5
     await journal.close()
     assert [c.sequence for c in read_claims(path)] == [1, 3, 4, 5]
+    # The claim book filtered as `clearpoint agent claims` filters it: by outcome, pending, or since when.
+    journal = await Journal.open(path, AGENT, key)
+    await journal.record_answer(Answer(3, Outcome.REFUSED, "VOUCHER_ALREADY_REDEEMED", "used"))
+    await journal.close()
+    assert [c.sequence for c in read_claims(path, outcome=PENDING)] == [1, 4, 5]
+    assert [c.sequence for c in read_claims(path, outcome=Outcome.REFUSED)] == [3]
+    assert read_claims(path, outcome=Outcome.ACCEPTED) == []
+    assert [c.sequence for c in read_claims(path, since_us=_read(9).at_us)] == [4, 5]
+    assert [c.sequence for c in read_claims(path, since_us=_read(1).at_us)] == [3, 4, 5]
+    with pytest.raises(JournalError, match=r"no journal at .*has this agent run yet"):
+        read_claims(tmp_path / "none.sqlite3")
     with pytest.raises(JournalError, match="journal of agent"):
         await Journal.open(path, "agt_ffffffffffffffff", key)
     garbage = tmp_path / "garbage.sqlite3"
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(JournalError, match="cannot be used"):
         await Journal.open(garbage, AGENT, key)
+    with pytest.raises(JournalError, match="cannot be read as a journal"):
+        read_claims(garbage)
 
 
 async def _synchronous(journal: Journal) -> int:
