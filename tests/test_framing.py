@@ -389,3 +389,35 @@ def test_a_timeout_framer_half_frame_is_reported_when_the_device_goes_away() -> 
     lost = big.reset()
     assert lost is not None and lost.nbytes == 6
     assert frames(big.feed(b"OK\r", 2.0) + big.idle(2.1)) == [b"OK"]
+
+
+def test_a_line_of_exactly_max_len_passes_and_one_more_byte_is_an_overflow() -> None:
+    """At the boundary, byte by byte or at once, with a one- or two-byte terminator (which may straddle chunks)."""
+    for terminator in (CR, CRLF):
+        for chunking in ("whole", "bytes"):
+            framer = TerminatorFramer(terminator, max_len=8, stale_after=None)
+            stream = b"A" * 8 + terminator + b"B" * 9 + terminator + b"C" * 8 + terminator
+            chunks = [stream] if chunking == "whole" else [bytes([b]) for b in stream]
+            out = feed_chunks(framer, chunks)
+            assert frames(out) == [b"A" * 8, b"C" * 8], (terminator, chunking, out)
+            (overflow,) = problems(out)
+            assert overflow.kind is ProblemKind.OVERFLOW and overflow.nbytes >= 9, (terminator, chunking)
+            assert "max 8" in overflow.message
+
+
+def test_stx_etx_frames_carry_their_last_bytes_time_and_noise_is_counted_exactly() -> None:
+    plain = StxEtxFramer()
+    out = plain.feed(b"\x02AB", 1.0) + plain.feed(b"C\x03", 1.1)
+    assert [(f.data, f.at) for f in out if isinstance(f, Frame)] == [(b"ABC", 1.1)]
+    assert plain.deadline() is None  # nothing pending after a whole frame
+    checked = StxEtxFramer(check_lrc=True)
+    out = checked.feed(b"\x02OK\x03", 3.0) + checked.feed(bytes([lrc(b"OK")]), 3.1)
+    assert [(f.data, f.at) for f in out if isinstance(f, Frame)] == [(b"OK", 3.1)]
+    noisy = StxEtxFramer()
+    out = noisy.feed(b"abc", 5.0)
+    assert out == [] and noisy.deadline() is not None  # noise pending: reported when it ends
+    out = noisy.feed(b"\x02X\x03", 5.1)
+    (noise,) = problems(out)
+    assert noise.kind is ProblemKind.NOISE and noise.nbytes == 3 and frames(out) == [b"X"]
+    (early,) = problems(StxEtxFramer().feed(b"\x02HALF\x02FULL\x03"))
+    assert "a frame with no ETX before the next STX" in early.message
