@@ -15,7 +15,7 @@ from typing import Any
 
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.exchange import ledger
-from clearpoint.platform.exchange.rules import Rule, check_rule
+from clearpoint.platform.exchange.rules import Rule, check_rule, plain
 from clearpoint.platform.exchange.tables import channel_rules, channels
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Row
@@ -152,7 +152,7 @@ def _fields(rule: Rule) -> dict[str, object]:
 def _row(rule: Rule) -> dict[str, object]:
     fields = _fields(rule)
     for name in ("to_platform", "from_platform", "fee_percent", "price"):
-        fields[name] = format(Decimal(str(fields[name])).normalize(), "f")
+        fields[name] = plain(getattr(rule, name))
     return fields
 
 

@@ -102,8 +102,8 @@ async def price(
     conn: AsyncConnection, request: Request, now_us: int, versions: tuple[int, int] | None = None
 ) -> Priced:
     """The exact result of `request` under the rules in force now (or under the named versions, for
-    an exchange made on a quote), with the rules' limits checked."""
-    check_request(request)
+    an exchange made on a quote), with the rules' limits checked. The request's shape and its
+    channels were checked by `admissible`."""
     rule_in = await _rule(conn, request.from_channel, now_us, versions and versions[0], "from_channel")
     rule_out = await _rule(conn, request.to_channel, now_us, versions and versions[1], "to_channel")
     made = quote(request.points, rule_in, rule_out)
@@ -132,7 +132,6 @@ async def _rule(
 ) -> Rule | None:
     if channel_id is None:
         return None
-    await channels.known(conn, channel_id, field)
     if version is None or version == 0:
         return await channels.in_force(conn, channel_id, now_us, field)
     found = await channels.version(conn, channel_id, version)
@@ -299,7 +298,7 @@ async def start(
     wallet = members.wallet(request.member_id)
     txn_out = txn_in = None
     if request.from_channel is not None:
-        legs = await _out_legs(conn, request.from_channel, wallet, q)
+        legs = _out_legs(request.from_channel, wallet, q)
         txn_out = (await ledger.transact(conn, legs, code="exchange", now_us=now_us, pending_until_us=timeout_us))[
             0
         ].txn_id
@@ -542,12 +541,11 @@ async def waiting_for(conn: AsyncConnection, channel_id: str, limit: int = 500) 
 # -- legs ---------------------------------------------------------------------------------------------------
 
 
-def _account(unit: str, owner: str, purpose: str) -> str:
-    """An account the channel's registration made (the transaction's statements find a missing one)."""
-    return ledger.account_named(unit, owner, purpose)
+# Accounts the channel's registration made (the transaction's own statements find a missing one).
+_account = ledger.account_named
 
 
-async def _out_legs(conn: AsyncConnection, channel_id: str, wallet: str, q: Quote) -> list[Leg]:
+def _out_legs(channel_id: str, wallet: str, q: Quote) -> list[Leg]:
     """The channel's points into the platform's position, platform points into the member's wallet,
     the fee to the platform's fees, the fraction to its rounding account."""
     unit = channels.unit_of(channel_id)

@@ -78,9 +78,9 @@ def decimal(text: str, field: str, *, places: int = PLACES, low: Decimal, high: 
 def check_rule(rule: Rule) -> Rule:
     """Refuse (FIELD_INVALID, naming the field) a rule that could not be applied exactly."""
     for name, rate in (("to_platform", rule.to_platform), ("from_platform", rule.from_platform)):
-        decimal(_plain(rate), name, low=Decimal("0.000001"), high=MAX_RATE)
-    decimal(_plain(rule.fee_percent), "fee_percent", places=4, low=Decimal(0), high=MAX_FEE_PERCENT)
-    decimal(_plain(rule.price), "price", low=Decimal(0), high=MAX_RATE)
+        decimal(plain(rate), name, low=Decimal("0.000001"), high=MAX_RATE)
+    decimal(plain(rule.fee_percent), "fee_percent", places=4, low=Decimal(0), high=MAX_FEE_PERCENT)
+    decimal(plain(rule.price), "price", low=Decimal(0), high=MAX_RATE)
     if not 1 <= rule.min_points <= rule.max_points <= MAX_POINTS:
         raise field_invalid("max_points", f"limits must satisfy 1 <= min_points <= max_points <= {MAX_POINTS}")
     if not rule.min_points <= rule.daily_points <= 100 * MAX_POINTS:
@@ -90,7 +90,7 @@ def check_rule(rule: Rule) -> Rule:
     return rule
 
 
-def _plain(value: Decimal) -> str:
+def plain(value: Decimal) -> str:
     """A decimal's plain text (no exponent): what `decimal` reads back."""
     return format(value.normalize(), "f") if value else "0"
 

@@ -9,7 +9,7 @@ from clearpoint.platform.edge import from_timestamp, to_timestamp
 from clearpoint.platform.exchange import ledger
 from clearpoint.platform.exchange.exchanges import Exchange, Instruction, Priced, Request, State
 from clearpoint.platform.exchange.members import Link, Member
-from clearpoint.platform.exchange.rules import MAX_FEE_PERCENT, MAX_RATE, MICRO, Rule, decimal
+from clearpoint.platform.exchange.rules import MAX_FEE_PERCENT, MAX_RATE, MICRO, Rule, decimal, plain
 from clearpoint.v1 import points_pb2
 
 P = points_pb2
@@ -22,22 +22,18 @@ STATES = {
 }
 
 
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
-
-
 def rule(r: Rule) -> P.Rule:
     return P.Rule(
         channel_id=r.channel_id,
         version=r.version,
         effective_time=to_timestamp(r.effective_us),
-        to_platform=_text(r.to_platform),
-        from_platform=_text(r.from_platform),
-        fee_percent=_text(r.fee_percent),
+        to_platform=plain(r.to_platform),
+        from_platform=plain(r.from_platform),
+        fee_percent=plain(r.fee_percent),
         min_points=r.min_points,
         max_points=r.max_points,
         daily_points=r.daily_points,
-        price=_text(r.price),
+        price=plain(r.price),
         currency=r.currency,
     )
 
@@ -96,7 +92,7 @@ def figures_of(priced: Priced) -> P.ExchangeFigures:
     q = priced.quote
     return P.ExchangeFigures(
         points_in=q.points_in,
-        value_in=_text(q.value_in),
+        value_in=plain(q.value_in),
         fee=q.fee,
         platform_points=q.platform,
         residue_in_micro=q.residue_in_micro,
@@ -114,7 +110,7 @@ def exchange(e: Exchange) -> P.Exchange:
         figures=P.ExchangeFigures(
             points_in=e.points_in,
             # Exact: what went in is the fee, the platform points and the fraction rounded off.
-            value_in=_text(Decimal(e.fee + e.platform_points) + Decimal(e.residue_in_micro) / MICRO),
+            value_in=plain(Decimal(e.fee + e.platform_points) + Decimal(e.residue_in_micro) / MICRO),
             fee=e.fee,
             platform_points=e.platform_points,
             residue_in_micro=e.residue_in_micro,
