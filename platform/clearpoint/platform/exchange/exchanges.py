@@ -293,22 +293,15 @@ async def start(
     """Check who asks and for whom, price the request, and open its first side."""
     priced = await admissible(conn, principal, request, now_us, versions)
     q = priced.quote
-    exchange_id = new_id("xch")
     timeout_us = now_us + side_timeout_us
     wallet = members.wallet(request.member_id)
     txn_out = txn_in = None
     if request.from_channel is not None:
-        legs = _out_legs(request.from_channel, wallet, q)
-        txn_out = (await ledger.transact(conn, legs, code="exchange", now_us=now_us, pending_until_us=timeout_us))[
-            0
-        ].txn_id
-        state = State.PENDING_OUT
+        txn_out, state = ledger.new_id("txn"), State.PENDING_OUT
     else:
-        assert request.to_channel is not None
-        txn_in = await _open_in_side(conn, request.to_channel, wallet, q, now_us, timeout_us)
-        state = State.PENDING_IN
+        txn_in, state = ledger.new_id("txn"), State.PENDING_IN
     made = Exchange(
-        exchange_id,
+        new_id("xch"),
         request.member_id,
         request.from_channel,
         request.to_channel,
@@ -327,7 +320,15 @@ async def start(
         now_us,
         now_us,
     )
+    # The exchange's row first and the ledger last: the accounts every exchange updates (the
+    # channel's, the treasury) are then locked only from the ledger's updates to the commit.
     await conn.execute(_INSERT_EXCHANGE, {**_row(made), "requested_by": principal.partner_id})
+    if request.from_channel is not None:
+        legs = _out_legs(request.from_channel, wallet, q)
+        await ledger.transact(conn, legs, code="exchange", now_us=now_us, pending_until_us=timeout_us, txn_id=txn_out)
+    else:
+        assert request.to_channel is not None and txn_in is not None
+        await _open_in_side(conn, request.to_channel, wallet, q, now_us, timeout_us, txn_in)
     return made
 
 
@@ -381,25 +382,48 @@ async def _resolve_out(
     conn: AsyncConnection, found: Exchange, accept: bool, now_us: int, side_timeout_us: int
 ) -> Exchange:
     assert found.txn_out is not None
-    done = await ledger.resolve(conn, found.txn_out, post=accept, now_us=now_us)
+    posted, expired = _outcome(found, accept, now_us)
     changes: dict[str, Any] = {"updated_us": now_us}
-    if done.kind is Kind.VOID:
+    if not posted:
         changes["state"] = State.FAILED
     elif found.to_channel is None:
         changes["state"] = State.COMPLETED
     else:
+        changes["txn_in"] = ledger.new_id("txn")
+        changes["state"], changes["timeout_us"] = State.PENDING_IN, now_us + side_timeout_us
+    advanced = await _advance(conn, found, State.PENDING_OUT, changes, expired=expired)
+    await _resolve_side(conn, found.txn_out, accept, posted, now_us)
+    if advanced.state is State.PENDING_IN:
+        assert advanced.to_channel is not None and advanced.txn_in is not None
         wallet = members.wallet(found.member_id)
-        timeout_us = now_us + side_timeout_us
-        changes["txn_in"] = await _open_in_side(conn, found.to_channel, wallet, _quote_of(found), now_us, timeout_us)
-        changes["state"], changes["timeout_us"] = State.PENDING_IN, timeout_us
-    return await _advance(conn, found, State.PENDING_OUT, changes, expired=done.expired)
+        await _open_in_side(
+            conn, advanced.to_channel, wallet, _quote_of(found), now_us, advanced.timeout_us, advanced.txn_in
+        )
+    return advanced
 
 
 async def _resolve_in(conn: AsyncConnection, found: Exchange, accept: bool, now_us: int) -> Exchange:
     assert found.txn_in is not None
-    done = await ledger.resolve(conn, found.txn_in, post=accept, now_us=now_us)
-    state = State.COMPLETED if done.kind is Kind.POST else State.HELD
-    return await _advance(conn, found, State.PENDING_IN, {"state": state, "updated_us": now_us}, expired=done.expired)
+    posted, expired = _outcome(found, accept, now_us)
+    state = State.COMPLETED if posted else State.HELD
+    advanced = await _advance(conn, found, State.PENDING_IN, {"state": state, "updated_us": now_us}, expired=expired)
+    await _resolve_side(conn, found.txn_in, accept, posted, now_us)
+    return advanced
+
+
+def _outcome(found: Exchange, accept: bool, now_us: int) -> tuple[bool, bool]:
+    """Whether the open side will be posted, and whether an accept came too late (it voids instead):
+    the side's ledger transaction has the exchange's timeout."""
+    expired = accept and ledger.past_timeout(found.timeout_us, now_us)
+    return accept and not expired, expired
+
+
+async def _resolve_side(conn: AsyncConnection, txn_id: str, accept: bool, posted: bool, now_us: int) -> None:
+    """The side's ledger transaction resolved as the exchange's row now says (the row was moved on
+    first, so a concurrent resolver waits on it, not on the ledger's hot accounts)."""
+    done = await ledger.resolve(conn, txn_id, post=accept, now_us=now_us)
+    if (done.kind is Kind.POST) != posted or not done.now:
+        raise RuntimeError(f"transaction {txn_id} was {done.kind} already, but its exchange still waited for it")
 
 
 async def _advance(
@@ -568,8 +592,8 @@ def _out_legs(channel_id: str, wallet: str, q: Quote) -> list[Leg]:
 
 
 async def _open_in_side(
-    conn: AsyncConnection, channel_id: str, wallet: str, q: Quote, now_us: int, timeout_us: int
-) -> str:
+    conn: AsyncConnection, channel_id: str, wallet: str, q: Quote, now_us: int, timeout_us: int, txn_id: str
+) -> None:
     """Reserve the member's platform points and the points the channel is to credit, pending."""
     unit = channels.unit_of(channel_id)
     treasury = _account(PLATFORM_UNIT, PLATFORM, "treasury")
@@ -586,8 +610,7 @@ async def _open_in_side(
                 q.residue_out_micro,
             )
         )
-    made = await ledger.transact(conn, legs, code="exchange", now_us=now_us, pending_until_us=timeout_us)
-    return made[0].txn_id
+    await ledger.transact(conn, legs, code="exchange", now_us=now_us, pending_until_us=timeout_us, txn_id=txn_id)
 
 
 def _quote_of(found: Exchange) -> Quote:

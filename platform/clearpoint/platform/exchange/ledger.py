@@ -5,8 +5,9 @@ Every function takes the caller's open write transaction (`Database.write()`): a
 here leaves the caller to roll back, so a transaction that fails on its third leg leaves no trace
 of the first two. Accounts are updated once each per transaction, in account-id order, so two
 transactions over the same accounts never wait for each other in a cycle (no deadlocks on
-PostgreSQL). The guard against overdraft is in each account's UPDATE (and, behind it, a CHECK
-constraint), so it holds under any concurrency without a Python lock.
+PostgreSQL). The guard against overdraft is a CHECK constraint on the accounts, which the database
+applies to each row as it is when an update lands, so it holds under any concurrency without a
+Python lock; a transaction's updates go together, last, so its hot rows are held for least time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.exchange.tables import accounts, transfers, units
 from sqlalchemy import Row, bindparam, exists, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The most one transfer may move: far above any programme's balances, and far enough below 2^63
@@ -152,27 +154,23 @@ async def transact(
     code: str,
     now_us: int,
     pending_until_us: int | None = None,
+    txn_id: str | None = None,
 ) -> list[Transfer]:
     """Apply every leg or none: posted at once, or (with `pending_until_us`) reserved until posted or
-    voided by `resolve`, and voided by `expire` once that time has passed."""
+    voided by `resolve`, and voided by `expire` once that time has passed. `txn_id` names the
+    transaction, for a caller that wrote it down before (a new one otherwise)."""
     check_legs(legs)
-    known = await _units_of(conn, {a for leg in legs for a in (leg.debit, leg.credit)})
+    known = await _accounts_of(conn, {a for leg in legs for a in (leg.debit, leg.credit)})
     for n, leg in enumerate(legs):
-        if known[leg.debit] != known[leg.credit]:
+        if known[leg.debit].unit != known[leg.credit].unit:
             raise Refusal(
                 Reason.UNIT_MISMATCH,
-                f"leg {n} moves {known[leg.debit]} into an account of {known[leg.credit]}: a leg stays in one unit",
+                f"leg {n} moves {known[leg.debit].unit} into an account of {known[leg.credit].unit}:"
+                " a leg stays in one unit",
                 field=f"legs[{n}]",
             )
     pending = pending_until_us is not None
-    debits: defaultdict[str, int] = defaultdict(int)
-    credits: defaultdict[str, int] = defaultdict(int)
-    for leg in legs:
-        debits[leg.debit] += leg.amount
-        credits[leg.credit] += leg.amount
-    for account_id in sorted(known):
-        await _move(conn, account_id, debits[account_id], credits[account_id], pending=pending)
-    txn_id = new_id("txn")
+    txn_id = txn_id or new_id("txn")
     made = [
         Transfer(
             new_id("trf"),
@@ -180,7 +178,7 @@ async def transact(
             n,
             leg.debit,
             leg.credit,
-            known[leg.debit],
+            known[leg.debit].unit,
             leg.amount,
             Kind.PENDING if pending else Kind.POSTED,
             None,
@@ -191,6 +189,7 @@ async def transact(
         for n, leg in enumerate(legs)
     ]
     await conn.execute(_INSERT_TRANSFERS, [_row(t) for t in made])
+    await _move(conn, known, legs, pending=pending)
     return made
 
 
@@ -199,10 +198,9 @@ async def resolve(conn: AsyncConnection, txn_id: str, *, post: bool, now_us: int
     gets that resolution back (`now` False); asking for the other is refused TRANSFER_RESOLVED. A
     post at or after the timeout voids the transaction instead (`expired`): the void is kept, so the
     caller commits and then tells its client TRANSFER_EXPIRED."""
-    legs = await _pending_legs(conn, txn_id)
+    legs, done = await _legs_and_resolution(conn, txn_id)
     if not legs:
         raise Refusal(Reason.TRANSFER_UNKNOWN, f"no pending transaction {txn_id}", txn_id=txn_id)
-    done = await _resolution(conn, txn_id)
     wanted = Kind.POST if post else Kind.VOID
     if done is not None:
         if done.kind is wanted:
@@ -213,12 +211,16 @@ async def resolve(conn: AsyncConnection, txn_id: str, *, post: bool, now_us: int
             txn_id=txn_id,
             resolution=done.kind.value,
         )
-    timeout = legs[0].timeout_us
-    if post and timeout is not None and now_us >= timeout:
+    if post and past_timeout(legs[0].timeout_us, now_us):
         await _apply_resolution(conn, legs, Kind.VOID, now_us)
         return Resolution(txn_id, Kind.VOID, now_us, True, expired=True)
     await _apply_resolution(conn, legs, wanted, now_us)
     return Resolution(txn_id, wanted, now_us, True)
+
+
+def past_timeout(timeout_us: int | None, now_us: int) -> bool:
+    """Whether a pending transaction with this timeout can no longer be posted (a post voids it)."""
+    return timeout_us is not None and now_us >= timeout_us
 
 
 async def expired(conn: AsyncConnection, now_us: int, limit: int = 100) -> list[str]:
@@ -274,17 +276,18 @@ async def history(
 
 
 # The hot statements, built once: building a statement costs more CPU than the database spends on it.
-_UNITS = select(accounts.c.account_id, accounts.c.unit).where(
-    accounts.c.account_id.in_(bindparam("ids", expanding=True))
-)
+_ACCOUNTS = select(
+    accounts.c.account_id,
+    accounts.c.unit,
+    accounts.c.guarded,
+    accounts.c.debits_pending,
+    accounts.c.debits_posted,
+    accounts.c.credits_posted,
+).where(accounts.c.account_id.in_(bindparam("ids", expanding=True)))
 _INSERT_TRANSFERS = insert(transfers)
-_PENDING_LEGS = (
-    select(transfers)
-    .where(transfers.c.txn_id == bindparam("txn"), transfers.c.kind == Kind.PENDING.value)
-    .order_by(transfers.c.leg)
-)
-_RESOLUTION = select(transfers.c.kind, transfers.c.created_us).where(
-    transfers.c.txn_id == bindparam("txn"), transfers.c.leg == 0
+# A transaction's legs, and the legs of its resolution ("<txn>:r") if it has one, in one read.
+_LEGS_AND_RESOLUTION = select(transfers).where(
+    or_(transfers.c.txn_id == bindparam("txn"), transfers.c.txn_id == bindparam("resolution"))
 )
 _RESOLVE_TOTALS = (
     update(accounts)
@@ -296,71 +299,97 @@ _RESOLVE_TOTALS = (
         credits_posted=accounts.c.credits_posted + bindparam("cp"),
     )
 )
+# No guard in the WHERE: the not_overdrawn CHECK refuses an overdraft of a guarded account on the
+# row as it is when the update lands (after any concurrent writer), so the updates of a transaction
+# can go to the database together, in one round trip, and its hot rows are held for less time.
+_MOVE = {
+    pending: update(accounts)
+    .where(accounts.c.account_id == bindparam("a"))
+    .values(
+        {
+            (accounts.c.debits_pending if pending else accounts.c.debits_posted): (
+                (accounts.c.debits_pending if pending else accounts.c.debits_posted) + bindparam("d")
+            ),
+            (accounts.c.credits_pending if pending else accounts.c.credits_posted): (
+                (accounts.c.credits_pending if pending else accounts.c.credits_posted) + bindparam("c")
+            ),
+        }
+    )
+    for pending in (False, True)
+}
+_OVERDRAWN = "not_overdrawn"  # the CHECK constraint's name, in the database's error
 
 
-async def _units_of(conn: AsyncConnection, account_ids: set[str]) -> dict[str, str]:
-    rows = await conn.execute(_UNITS, {"ids": sorted(account_ids)})
-    found = {r.account_id: r.unit for r in rows}
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """An account as read before the transaction's updates: its unit, and enough to name the one
+    that cannot pay should the database refuse an overdraft."""
+
+    unit: str
+    guarded: bool
+    available: int
+
+
+async def _accounts_of(conn: AsyncConnection, account_ids: set[str]) -> dict[str, _Seen]:
+    rows = await conn.execute(_ACCOUNTS, {"ids": sorted(account_ids)})
+    found = {
+        r.account_id: _Seen(r.unit, bool(r.guarded), r.credits_posted - r.debits_posted - r.debits_pending)
+        for r in rows
+    }
     missing = sorted(account_ids - set(found))
     if missing:
         raise Refusal(Reason.ACCOUNT_UNKNOWN, f"no account {missing[0]}", account_id=missing[0])
     return found
 
 
-_MOVE = {
-    pending: (
-        update(accounts)
-        .where(
-            accounts.c.account_id == bindparam("a"),
-            or_(
-                accounts.c.guarded == 0,
-                accounts.c.debits_pending + accounts.c.debits_posted + bindparam("d")
-                <= accounts.c.credits_posted + bindparam("cp"),
-            ),
-        )
-        .values(
-            {
-                (accounts.c.debits_pending if pending else accounts.c.debits_posted): (
-                    (accounts.c.debits_pending if pending else accounts.c.debits_posted) + bindparam("d")
-                ),
-                (accounts.c.credits_pending if pending else accounts.c.credits_posted): (
-                    (accounts.c.credits_pending if pending else accounts.c.credits_posted) + bindparam("c")
-                ),
-            }
-        )
-        .returning(accounts.c.account_id)
-    )
-    for pending in (False, True)
-}
-
-
-async def _move(conn: AsyncConnection, account_id: str, debit: int, credit: int, *, pending: bool) -> None:
-    """Add one transaction's debits and credits to an account, refusing an overdraft of a guarded one
-    (pending credits do not count until posted)."""
-    moved = await conn.execute(
-        _MOVE[pending], {"a": account_id, "d": debit, "c": credit, "cp": 0 if pending else credit}
-    )
-    if moved.first() is None:
+async def _move(conn: AsyncConnection, known: dict[str, _Seen], legs: Sequence[Leg], *, pending: bool) -> None:
+    """Add a transaction's debits and credits to its accounts, in account-id order, in one round trip;
+    an overdraft of a guarded account (pending credits do not count until posted) is refused."""
+    debits: defaultdict[str, int] = defaultdict(int)
+    credits: defaultdict[str, int] = defaultdict(int)
+    for leg in legs:
+        debits[leg.debit] += leg.amount
+        credits[leg.credit] += leg.amount
+    try:
+        await conn.execute(_MOVE[pending], [{"a": a, "d": debits[a], "c": credits[a]} for a in sorted(known)])
+    except IntegrityError as exc:
+        if _OVERDRAWN not in str(exc.orig):
+            raise
+        short = _short(known, debits, {} if pending else credits)
         raise Refusal(
             Reason.INSUFFICIENT_BALANCE,
-            f"account {account_id} holds too little for this transaction",
-            account_id=account_id,
-        )
+            f"account {short} holds too little for this transaction",
+            account_id=short,
+        ) from None
 
 
-async def _pending_legs(conn: AsyncConnection, txn_id: str) -> list[Transfer]:
-    rows = await conn.execute(_PENDING_LEGS, {"txn": txn_id})
-    return [_transfer(r) for r in rows]
+def _short(known: dict[str, _Seen], debits: dict[str, int], credits: dict[str, int]) -> str:
+    """The guarded account the refused transaction overdraws, by what was read before it (or, had a
+    concurrent writer spent it since, the first guarded account it debits)."""
+    debited = [a for a in sorted(debits) if known[a].guarded and debits[a]]
+    for account in debited:
+        if known[account].available + credits.get(account, 0) < debits[account]:
+            return account
+    return (debited or sorted(known))[0]
 
 
-async def _resolution(conn: AsyncConnection, txn_id: str) -> Resolution | None:
-    row = (await conn.execute(_RESOLUTION, {"txn": f"{txn_id}:r"})).first()
-    return None if row is None else Resolution(txn_id, Kind(row.kind), row.created_us, False)
+async def _legs_and_resolution(conn: AsyncConnection, txn_id: str) -> tuple[list[Transfer], Resolution | None]:
+    """A pending transaction's legs in order, and what resolved it, if anything has."""
+    resolution_id = f"{txn_id}:r"
+    rows = (await conn.execute(_LEGS_AND_RESOLUTION, {"txn": txn_id, "resolution": resolution_id})).all()
+    legs = sorted((_transfer(r) for r in rows if r.txn_id == txn_id and r.kind == Kind.PENDING.value), key=_leg)
+    done = next((r for r in rows if r.txn_id == resolution_id and r.leg == 0), None)
+    return legs, None if done is None else Resolution(txn_id, Kind(done.kind), done.created_us, False)
+
+
+def _leg(t: Transfer) -> int:
+    return t.leg
 
 
 async def _apply_resolution(conn: AsyncConnection, legs: Sequence[Transfer], kind: Kind, now_us: int) -> None:
     """The resolving transfers first (their unique pending_id stops a second resolver, which then
-    rolls back), then the accounts: pending totals released, and posted ones raised by a post."""
+    rolls back), then the accounts in one round trip: pending totals released, and posted ones
+    raised by a post."""
     made = [
         Transfer(
             new_id("trf"),
@@ -385,9 +414,11 @@ async def _apply_resolution(conn: AsyncConnection, legs: Sequence[Transfer], kin
         debits[leg.debit_account] += leg.amount
         credits[leg.credit_account] += leg.amount
     posting = int(kind is Kind.POST)
-    for account in sorted(set(debits) | set(credits)):
-        d, c = debits[account], credits[account]
-        await conn.execute(_RESOLVE_TOTALS, {"a": account, "d": d, "dp": d * posting, "c": c, "cp": c * posting})
+    totals = [
+        {"a": a, "d": debits[a], "dp": debits[a] * posting, "c": credits[a], "cp": credits[a] * posting}
+        for a in sorted(set(debits) | set(credits))
+    ]
+    await conn.execute(_RESOLVE_TOTALS, totals)
 
 
 def _row(t: Transfer) -> dict[str, object]:
