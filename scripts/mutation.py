@@ -50,7 +50,12 @@ GROUPS: dict[str, Group] = {
     ),
     "rules": Group(
         ("platform/clearpoint/platform/redemption/rules.py", "platform/clearpoint/platform/campaigns/rules.py"),
-        ("tests/test_redemption_rules.py", "tests/test_redeem.py", "tests/test_codes_refused.py"),
+        (
+            "tests/test_redemption_rules.py",
+            "tests/test_redeem.py",
+            "tests/test_codes_refused.py",
+            "tests/test_mutants_rules.py",
+        ),
     ),
     "auth": Group(
         ("platform/clearpoint/platform/partners/authentication.py", "platform/clearpoint/platform/api/guard.py"),

@@ -90,6 +90,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like database_url, but a PostgreSQL database of this test's own (for what reads the whole
+    database, such as clearing, which every channel in it takes part in)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'clearpoint.sqlite3'}"
+        return
+    request.getfixturevalue("pg_url")  # skips, or fails where PostgreSQL is required, as the others do
+    base = _pg_url()
+    assert base is not None
+    url, name = _run_apart(_fresh_pg_database(base))
+    yield url
+    _run_apart(_drop_pg_database(base, name))
+
+
 # One master key for the session, as every process of one platform shares one.
 MASTER_KEY_RAW = secrets.token_bytes(32)
 MASTER_KEY = MasterKey(MASTER_KEY_RAW)

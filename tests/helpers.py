@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -13,6 +14,7 @@ from clearpoint.platform.api.server import PlatformServer
 from clearpoint.platform.core.clock import ManualClock
 from clearpoint.platform.core.errors import Refusal
 from clearpoint.platform.edge import Service
+from clearpoint.platform.exchange.rules import Rule
 from clearpoint.v1 import campaigns_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_status import rpc_status
@@ -136,3 +138,22 @@ class RunningPlatform:
             await c.close()
         await self.server.stop(0)
         await self.server.platform.close()
+
+
+def channel_rule(channel: str, effective_us: int, **kw: object) -> Rule:
+    """A channel's rule for domain tests: one-to-one, no fee, 10 to 100,000 points, 0.5 EUR cents a point."""
+    fields: dict[str, object] = dict(
+        channel_id=channel,
+        version=0,
+        effective_us=effective_us,
+        to_platform=Decimal("1"),
+        from_platform=Decimal("1"),
+        fee_percent=Decimal(0),
+        min_points=10,
+        max_points=100_000,
+        daily_points=1_000_000,
+        price=Decimal("0.5"),
+        currency="EUR",
+    )
+    fields.update(kw)
+    return Rule(**fields)  # type: ignore[arg-type]

@@ -17,10 +17,11 @@ from clearpoint.platform.core.principals import Principal, Role
 from clearpoint.platform.exchange import channels, exchanges, ledger, members
 from clearpoint.platform.exchange.channels import MICRO_SUFFIX, PLATFORM, PLATFORM_UNIT
 from clearpoint.platform.exchange.exchanges import QuoteTokens, Request, State
-from clearpoint.platform.exchange.rules import Rule
 from clearpoint.platform.exchange.tables import accounts
 from clearpoint.platform.partners import accounts as partner_accounts
 from sqlalchemy import select
+
+from tests.helpers import channel_rule
 
 
 @dataclass
@@ -58,24 +59,6 @@ class World:
             return (await ledger.balances(conn, [account_id]))[account_id]
 
 
-def _rule(channel: str, effective_us: int, **kw: object) -> Rule:
-    fields: dict[str, object] = dict(
-        channel_id=channel,
-        version=0,
-        effective_us=effective_us,
-        to_platform=Decimal("1"),
-        from_platform=Decimal("1"),
-        fee_percent=Decimal(0),
-        min_points=10,
-        max_points=100_000,
-        daily_points=1_000_000,
-        price=Decimal("0.5"),
-        currency="EUR",
-    )
-    fields.update(kw)
-    return Rule(**fields)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[World]:
     db = Database(database_url)
@@ -90,9 +73,9 @@ async def world(database_url: str) -> AsyncIterator[World]:
         await channels.register(conn, a.partner_id, "Alpha Miles", "miles", now)
         await channels.register(conn, b.partner_id, "Beta Stars", "stars", now)
         await channels.publish(
-            conn, _rule(a.partner_id, now, to_platform=Decimal("0.25"), fee_percent=Decimal("1.5")), now
+            conn, channel_rule(a.partner_id, now, to_platform=Decimal("0.25"), fee_percent=Decimal("1.5")), now
         )
-        await channels.publish(conn, _rule(b.partner_id, now, from_platform=Decimal("3.333333")), now)
+        await channels.publish(conn, channel_rule(b.partner_id, now, from_platform=Decimal("3.333333")), now)
         member = (await members.register(conn, op, "Ada", now)).member_id
         await members.link(conn, op, member, a.partner_id, "A-1001", now)  # waits for Alpha
         await members.confirm(conn, a, member, "A-1001", now)
@@ -206,7 +189,7 @@ async def test_bad_requests_are_refused_with_their_reason_and_nothing_written(wo
 
     async def setup_late(conn) -> None:  # type: ignore[no-untyped-def]
         await channels.register(conn, late.partner_id, "Gamma", "g", now)
-        await channels.publish(conn, _rule(late.partner_id, now + 10**9), now)  # not yet in force
+        await channels.publish(conn, channel_rule(late.partner_id, now + 10**9), now)  # not yet in force
         await members.link(conn, late, world.member, late.partner_id, "G-1", now)
 
     await world.write(setup_late)
@@ -254,7 +237,9 @@ async def test_bad_requests_are_refused_with_their_reason_and_nothing_written(wo
 
 async def test_a_member_moves_at_most_the_daily_limit(world: World) -> None:
     a = world.a.partner_id
-    await world.write(lambda conn: channels.publish(conn, _rule(a, world.clock(), daily_points=2500), world.clock()))
+    await world.write(
+        lambda conn: channels.publish(conn, channel_rule(a, world.clock(), daily_points=2500), world.clock())
+    )
     await world.start(world.a, Request(world.member, a, None, 2000))
     refusal = await world.refusal(
         lambda conn: exchanges.start(conn, world.a, Request(world.member, a, None, 501), world.clock())
@@ -274,7 +259,7 @@ async def test_an_exchange_on_a_quote_gets_the_quoted_result(world: World) -> No
     token = tokens.issue(priced)
     # A new rule for Alpha takes effect before the member says yes: the quote still holds.
     await world.write(
-        lambda conn: channels.publish(conn, _rule(a, world.clock(), to_platform=Decimal("0.5")), world.clock())
+        lambda conn: channels.publish(conn, channel_rule(a, world.clock(), to_platform=Decimal("0.5")), world.clock())
     )
     world.clock.advance(1)
     made = await world.start(world.a, request, versions=tokens.versions(token, request, world.clock()))

@@ -83,3 +83,25 @@ def test_a_store_id_refused(store: str) -> None:
     with pytest.raises(Refusal) as caught:
         check_store_id(store, "store")
     assert caught.value.reason is Reason.FIELD_INVALID and caught.value.metadata["field"] == "store"
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"name": ""}, "name must be 1 to 200 characters"),
+        ({"prize_description": "x" * 1001}, "prize_description must be 1 to 1000 characters"),
+        ({"valid_from_us": 0}, "valid_from is required and must fall between 1970 and 2106"),
+        ({"valid_until_us": GOOD.valid_from_us}, "valid_until is required, after valid_from, and before 2106"),
+        ({"valid_until_us": GOOD.valid_from_us + 1}, "the validity window must span at least one whole second"),
+        ({"total_stock": 0}, "total_stock must be 1 to 2^53 (9007199254740992)"),
+        ({"uses_per_voucher": -1}, "uses_per_voucher must be 1 to 1000000 (0 means 1)"),
+        ({"rollback_window_us": -1}, "rollback_window must be 0 to 30 days"),
+        ({"store_ids": tuple(f"s{n}" for n in range(MAX_STORES + 1))}, f"at most {MAX_STORES} store ids"),
+        ({"store_ids": ("a\x00",)}, "a store id is 1 to 64 printable characters without outer spaces"),
+    ],
+)
+def test_each_refusal_tells_a_person_what_is_allowed(changes: dict[str, object], says: str) -> None:
+    """What a partner's developer reads when a campaign is refused: the field and what it may hold."""
+    with pytest.raises(Refusal) as caught:
+        check_spec(replace(GOOD, **changes))  # type: ignore[arg-type]
+    assert caught.value.message == says

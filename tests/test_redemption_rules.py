@@ -30,8 +30,10 @@ from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.core.once import RequestKey
 from clearpoint.platform.core.principals import Principal, Role
 from clearpoint.platform.partners import accounts
+from clearpoint.platform.redemption import redeemer
 from clearpoint.platform.redemption.codes import CheckedCode
 from clearpoint.platform.redemption.redeemer import REDEEM, RedeemRequest
+from clearpoint.platform.redemption.rules import diagnosis
 from clearpoint.platform.redemption.statements import Attempt, Claimed, Claimer
 from sqlalchemy import update
 
@@ -54,6 +56,7 @@ class Case:
     unknown_voucher: bool = False
     other_campaign: bool = False  # the code names another campaign than the voucher's
     retired_key: bool = False
+    listed_elsewhere: bool = False  # another campaign lists the store asked at
 
 
 CASES = [
@@ -67,6 +70,9 @@ CASES = [
     Case("before the campaign starts", Reason.VOUCHER_NOT_YET_VALID, at=-2 * HOUR),
     Case("after the campaign ends", Reason.VOUCHER_EXPIRED, at=30 * HOUR),
     Case("at a store not listed", Reason.STORE_NOT_ALLOWED, stores=("store-2",)),
+    Case(
+        "at a store only another campaign lists", Reason.STORE_NOT_ALLOWED, stores=("store-2",), listed_elsewhere=True
+    ),
     Case("all uses made", Reason.VOUCHER_ALREADY_REDEEMED, uses=2, used=2),
     Case("no prizes left", Reason.STOCK_EXHAUSTED, stock=3, stock_taken=3),
     # Where several rules are broken, the table's order decides which one is named.
@@ -109,6 +115,10 @@ class World:
             if case.retired_key:
                 await self.p.keys.rotate(conn)
                 await self.p.keys.retire(conn, signer.kid)
+            if case.listed_elsewhere:
+                await catalog.create(
+                    conn, self.partner, replace(spec, name="elsewhere", store_ids=(case.store,)), self.clock()
+                )
         if case.unknown_voucher:
             voucher_id = ids.new_id("vch")
         named = campaign
@@ -152,6 +162,22 @@ async def _diagnosis(world: World, arranged: Arranged) -> Reason | None:
         return await world.p.redeemer._why_not(conn, _request(world, arranged), arranged.attempt.code)
 
 
+async def _diagnosis_rows(world: World, arranged: Arranged, case: Case) -> list[dict[str, Any]]:
+    """The diagnosis, with and without the store, from the redeemer's statements (built when it was
+    imported) and from the rules' table now: all must read the same row."""
+    found = []
+    terms = redeemer._terms(arranged.attempt.code, case.store, world.clock())
+    async with world.p.db.read() as conn:
+        for statement in (
+            redeemer._DIAGNOSIS,
+            diagnosis(redeemer._TERMS),
+            redeemer._PREVIEW,
+            diagnosis(redeemer._TERMS, with_store=False),
+        ):
+            found.append(dict((await conn.execute(statement, terms)).one()._mapping))
+    return found
+
+
 def _request(world: World, arranged: Arranged) -> RedeemRequest:
     a = arranged.attempt
     return RedeemRequest(world.partner, a.key, a.fingerprint, a.request_id, arranged.code, a.store_id)
@@ -163,7 +189,8 @@ async def test_every_path_agrees(world: World, case: Case) -> None:
     arranged = [await world.arrange(case) for _ in range(5)]
     back = _at(world, case)
     try:
-        diagnosis = await _diagnosis(world, arranged[0])
+        named = await _diagnosis(world, arranged[0])
+        rows = await _diagnosis_rows(world, arranged[0], case)
         preview = await world.p.redeemer.validate(arranged[0].code, case.store)
         # The claim statement alone (PostgreSQL's group statement with one item; SQLite's transaction).
         (alone,) = await claimer([arranged[0].attempt])
@@ -179,7 +206,22 @@ async def test_every_path_agrees(world: World, case: Case) -> None:
     finally:
         back()
 
-    assert diagnosis is case.expected
+    assert named is case.expected
+    assert rows[0] == rows[1] and rows[2] == rows[3]
+    with_store, without_store = rows[0], rows[2]
+    assert with_store["reason"] == (case.expected.value if case.expected else None)
+    # Without a store, the store rule is left out: the next broken rule, if any, is named.
+    expected_without = None if case.expected in (None, Reason.STORE_NOT_ALLOWED) else with_store["reason"]
+    assert without_store["reason"] == expected_without
+    if not case.unknown_voucher:
+        voucher, uses_left, name, prize, valid_from, valid_until = list(with_store.values())[1:]
+        assert voucher == arranged[0].attempt.code.voucher_id and uses_left == case.uses - case.used
+        campaign = arranged[0].campaign
+        if not case.other_campaign:
+            assert (name, prize) == (case.name, f"prize of {case.name}")
+            assert (valid_from, valid_until) == (campaign.spec.valid_from_us, campaign.spec.valid_until_us)
+    else:
+        assert (with_store["voucher_id"], with_store["uses_left"]) == (None, None)
     assert preview.reason == case.expected
     assert (alone is None) == (case.expected is not None)
     assert [r is None for r in (batch[0], batch[4])] == [case.expected is not None] * 2

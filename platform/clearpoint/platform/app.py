@@ -11,6 +11,9 @@ from clearpoint.platform import migrate
 from clearpoint.platform.agents.ingest import SCAN_LOG, ScanIngest
 from clearpoint.platform.campaigns.progress import progress_feed
 from clearpoint.platform.campaigns.records import Progress
+from clearpoint.platform.clearing import schedule as clearing_schedule
+from clearpoint.platform.clearing.runner import Clearing
+from clearpoint.platform.clearing.statements import StatementKey
 from clearpoint.platform.core.clock import Clock, system_clock
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.fanout import Fanout
@@ -36,6 +39,7 @@ class Platform:
     streams: StreamLimit
     quotes: QuoteTokens
     instructions: Fanout[tuple[Instruction, ...]]
+    clearing: Clearing
 
     @classmethod
     async def open(
@@ -48,6 +52,7 @@ class Platform:
         pool_size: int = 16,
         streams_per_caller: int = DEFAULT_PER_CALLER,
         watch_poll_seconds: float = 1.0,
+        clearing: clearing_schedule.Schedule | None = None,
     ) -> Platform:
         db = Database(database_url, pool_size=pool_size)
         if run_migrations:
@@ -75,6 +80,7 @@ class Platform:
             StreamLimit(streams_per_caller),
             quotes,
             instruction_feed(db, watch_poll_seconds),
+            Clearing(db, clock, clearing or clearing_schedule.parse(clearing_schedule.DEFAULT), StatementKey(master)),
         )
 
     async def close(self) -> None:

@@ -29,7 +29,7 @@ def check_spec(spec: CampaignSpec) -> CampaignSpec:
     if spec.valid_until_us // SECOND_US <= spec.valid_from_us // SECOND_US:
         raise field_invalid("valid_until", "the validity window must span at least one whole second")
     if not 1 <= spec.total_stock <= 2**53:
-        raise field_invalid("total_stock", "total_stock must be at least 1")
+        raise field_invalid("total_stock", "total_stock must be 1 to 2^53 (9007199254740992)")
     if not 0 <= spec.uses_per_voucher <= 1_000_000:
         raise field_invalid("uses_per_voucher", "uses_per_voucher must be 1 to 1000000 (0 means 1)")
     if not 0 <= spec.rollback_window_us <= MAX_WINDOW_US:

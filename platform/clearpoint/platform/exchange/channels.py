@@ -96,6 +96,18 @@ async def get(conn: AsyncConnection, partner_id: str) -> Channel | None:
     return None if row is None else Channel(row.partner_id, row.unit, row.programme, row.unit_name, row.created_us)
 
 
+async def registered_before(conn: AsyncConnection, before_us: int) -> list[Channel]:
+    """Every channel registered before `before_us`, by partner id."""
+    rows = await conn.execute(select(channels).where(channels.c.created_us < before_us).order_by(channels.c.partner_id))
+    return [Channel(r.partner_id, r.unit, r.programme, r.unit_name, r.created_us) for r in rows]
+
+
+async def first_registered_us(conn: AsyncConnection) -> int | None:
+    """When the first channel was registered (None: no channel yet)."""
+    found: int | None = await conn.scalar(select(func.min(channels.c.created_us)))
+    return found
+
+
 async def known(conn: AsyncConnection, partner_id: str, field: str) -> Channel:
     found = await get(conn, partner_id)
     if found is None:

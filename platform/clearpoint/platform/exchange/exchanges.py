@@ -324,11 +324,11 @@ async def start(
     # channel's, the treasury) are then locked only from the ledger's updates to the commit.
     await conn.execute(_INSERT_EXCHANGE, {**_row(made), "requested_by": principal.partner_id})
     if request.from_channel is not None:
-        legs = _out_legs(request.from_channel, wallet, q)
+        legs = _out_legs(request.from_channel, wallet, q, made.rule_in_version)
         await ledger.transact(conn, legs, code="exchange", now_us=now_us, pending_until_us=timeout_us, txn_id=txn_out)
     else:
         assert request.to_channel is not None and txn_in is not None
-        await _open_in_side(conn, request.to_channel, wallet, q, now_us, timeout_us, txn_in)
+        await _open_in_side(conn, request.to_channel, wallet, q, now_us, timeout_us, txn_in, made.rule_out_version)
     return made
 
 
@@ -397,7 +397,14 @@ async def _resolve_out(
         assert advanced.to_channel is not None and advanced.txn_in is not None
         wallet = members.wallet(found.member_id)
         await _open_in_side(
-            conn, advanced.to_channel, wallet, _quote_of(found), now_us, advanced.timeout_us, advanced.txn_in
+            conn,
+            advanced.to_channel,
+            wallet,
+            _quote_of(found),
+            now_us,
+            advanced.timeout_us,
+            advanced.txn_in,
+            found.rule_out_version,
         )
     return advanced
 
@@ -569,11 +576,12 @@ async def waiting_for(conn: AsyncConnection, channel_id: str, limit: int = 500) 
 _account = ledger.account_named
 
 
-def _out_legs(channel_id: str, wallet: str, q: Quote) -> list[Leg]:
-    """The channel's points into the platform's position, platform points into the member's wallet,
-    the fee to the platform's fees, the fraction to its rounding account."""
+def _out_legs(channel_id: str, wallet: str, q: Quote, version: int | None) -> list[Leg]:
+    """The channel's points into the platform's position (priced at the channel's rule `version`),
+    platform points into the member's wallet, the fee to the platform's fees, the fraction to its
+    rounding account."""
     unit = channels.unit_of(channel_id)
-    legs = [Leg(_account(unit, channel_id, "channel"), _account(unit, PLATFORM, "hub"), q.points_in)]
+    legs = [Leg(_account(unit, channel_id, "channel"), _account(unit, PLATFORM, "hub"), q.points_in, version)]
     treasury = _account(PLATFORM_UNIT, PLATFORM, "treasury")
     if q.platform:
         legs.append(Leg(treasury, wallet, q.platform))
@@ -592,14 +600,22 @@ def _out_legs(channel_id: str, wallet: str, q: Quote) -> list[Leg]:
 
 
 async def _open_in_side(
-    conn: AsyncConnection, channel_id: str, wallet: str, q: Quote, now_us: int, timeout_us: int, txn_id: str
+    conn: AsyncConnection,
+    channel_id: str,
+    wallet: str,
+    q: Quote,
+    now_us: int,
+    timeout_us: int,
+    txn_id: str,
+    version: int | None,
 ) -> None:
-    """Reserve the member's platform points and the points the channel is to credit, pending."""
+    """Reserve the member's platform points and the points the channel is to credit (priced at the
+    channel's rule `version`), pending."""
     unit = channels.unit_of(channel_id)
     treasury = _account(PLATFORM_UNIT, PLATFORM, "treasury")
     legs = [
         Leg(wallet, treasury, q.platform),
-        Leg(_account(unit, PLATFORM, "hub"), _account(unit, channel_id, "channel"), q.points_out),
+        Leg(_account(unit, PLATFORM, "hub"), _account(unit, channel_id, "channel"), q.points_out, version),
     ]
     if q.residue_out_micro:
         micro = unit + MICRO_SUFFIX

@@ -46,6 +46,7 @@ class Leg:
     debit: str
     credit: str
     amount: int
+    rule_version: int | None = None  # a channel's leg of an exchange: the rule version it is priced at
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class Transfer:
     code: str
     created_us: int
     seq: int = 0  # the order it was written in; 0 until it is
+    rule_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,7 @@ async def transact(
             pending_until_us,
             code,
             now_us,
+            rule_version=leg.rule_version,
         )
         for n, leg in enumerate(legs)
     ]
@@ -404,6 +407,7 @@ async def _apply_resolution(conn: AsyncConnection, legs: Sequence[Transfer], kin
             None,
             leg.code,
             now_us,
+            rule_version=leg.rule_version,
         )
         for leg in legs
     ]
@@ -435,6 +439,7 @@ def _row(t: Transfer) -> dict[str, object]:
         "timeout_us": t.timeout_us,
         "code": t.code,
         "created_us": t.created_us,
+        "rule_version": t.rule_version,
     }
 
 
@@ -453,4 +458,5 @@ def _transfer(r: Row[Any]) -> Transfer:
         r.code,
         r.created_us,
         r.seq,
+        r.rule_version,
     )

@@ -67,6 +67,9 @@ transfers = Table(
     # Why the movement was made ("exchange", "fee", "rounding", "correction", ...).
     Column("code", String(16), nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    # On a channel's leg of an exchange (and the transfer that resolves it): the version of the
+    # channel's rule it is priced at, which clearing settles by. NULL on every other leg.
+    Column("rule_version", Integer),
     CheckConstraint("amount > 0", name="amount"),
     CheckConstraint("debit_account <> credit_account", name="two_accounts"),
     CheckConstraint("kind IN ('posted', 'pending', 'post', 'void')", name="kind"),

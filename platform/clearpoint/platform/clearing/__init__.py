@@ -1,0 +1,1 @@
+"""Clearing: each period's exchanges priced per channel, netted, and settled in signed statements."""

@@ -1,0 +1,364 @@
+"""Clearing (clearing/) on both databases: two hourly periods of exchanges between three channels,
+settled by hand below, with rule changes inside a period, lines that do not round evenly, a side
+still pending at the cut, an exchange stamped before a cut that commits after it, a voided side, a
+channel in another currency and a channel that moved nothing; statements signed, verifiable and
+the same on every run."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from clearpoint.formats import statements as form
+from clearpoint.platform import migrate
+from clearpoint.platform.clearing import periods, schedule
+from clearpoint.platform.clearing.runner import Clearing, ClearingBusy
+from clearpoint.platform.clearing.settlement import Direction, Movement, Price, line, net_positions, settle
+from clearpoint.platform.clearing.statements import StatementKey
+from clearpoint.platform.clearing.tables import periods as periods_table
+from clearpoint.platform.clearing.tables import statements as statements_table
+from clearpoint.platform.core.clock import ManualClock
+from clearpoint.platform.core.database import Database
+from clearpoint.platform.core.principals import Principal, Role
+from clearpoint.platform.exchange import channels, exchanges, members
+from clearpoint.platform.exchange.exchanges import Request
+from clearpoint.platform.exchange.tables import transfers
+from clearpoint.platform.keys.master_key import MasterKey
+from clearpoint.platform.partners import accounts as partner_accounts
+from sqlalchemy import func, select
+
+from tests.helpers import channel_rule
+
+MIN = 60_000_000
+
+
+def at(hh: int, mm: int, ss: int = 0) -> int:
+    return int(datetime(2026, 12, 1, hh, mm, ss, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+@dataclass
+class Books:
+    db: Database
+    clock: ManualClock
+    a: Principal  # Alpha: 1 mile = 0.25 platform points, fee 1.5 %; price 0.5 EUR cents, 0.35 from 09:40
+    b: Principal  # Beta: 1 platform point = 3.333333 stars; price 0.125, then 0.2 from 10:01
+    c: Principal  # Gamma: 1 platform point = 1.5 of its points; price 2.25 USD cents
+    op: Principal
+    member: str
+    clearing: Clearing
+
+    async def exchange(
+        self, frm: Principal | None, to: Principal | None, points: int, out: bool | None, inside: bool | None
+    ) -> exchanges.Exchange:
+        """Start an exchange now and have each channel answer (None: it does not answer yet)."""
+        request = Request(self.member, frm and frm.partner_id, to and to.partner_id, points)
+        async with self.db.write() as conn:
+            made = await exchanges.start(conn, self.op, request, self.clock())
+        for side, answer, who in (("out", out, frm), ("in", inside, to)):
+            if who is not None and answer is not None:
+                made = await self.answer(who, made.exchange_id, answer)
+            if side == "out" and frm is not None and not out:
+                break
+        return made
+
+    async def answer(self, who: Principal, exchange_id: str, accept: bool) -> exchanges.Exchange:
+        async with self.db.write() as conn:
+            return await exchanges.resolve(conn, who, exchange_id, accept, self.clock())
+
+    async def stored(self) -> dict[tuple[int, str], tuple[bytes, bytes]]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(statements_table))
+            return {(r.period_number, r.channel_id): (bytes(r.content), bytes(r.signature)) for r in rows}
+
+
+@pytest.fixture
+async def books(own_database_url: str) -> AsyncIterator[Books]:
+    db = Database(own_database_url)
+    await migrate.upgrade(db)
+    clock = ManualClock(at(9, 30))
+    now = clock()
+    async with db.write() as conn:
+        made = [await partner_accounts.create(conn, f"p-{secrets.token_hex(4)}", Role.PARTNER, now) for _ in range(3)]
+        a, b, c = (Principal(p.partner_id, p.name, Role.PARTNER) for p, _ in made)
+        operator, _ = await partner_accounts.create(conn, f"ops-{secrets.token_hex(4)}", Role.OPERATOR, now)
+        op = Principal(operator.partner_id, operator.name, Role.OPERATOR)
+        for who, programme, unit in ((a, "Alpha Miles", "miles"), (b, "Beta Stars", "stars"), (c, "Gamma", "gems")):
+            await channels.register(conn, who.partner_id, programme, unit, now)
+        pid = a.partner_id
+        await channels.publish(
+            conn, channel_rule(pid, now, to_platform=Decimal("0.25"), fee_percent=Decimal("1.5")), now
+        )
+        await channels.publish(
+            conn,
+            channel_rule(
+                pid, at(9, 40), to_platform=Decimal("0.25"), fee_percent=Decimal("1.5"), price=Decimal("0.35")
+            ),
+            now,
+        )
+        await channels.publish(
+            conn, channel_rule(b.partner_id, now, from_platform=Decimal("3.333333"), price=Decimal("0.125")), now
+        )
+        await channels.publish(
+            conn, channel_rule(b.partner_id, at(10, 1), from_platform=Decimal("3.333333"), price=Decimal("0.2")), now
+        )
+        await channels.publish(
+            conn,
+            channel_rule(c.partner_id, now, from_platform=Decimal("1.5"), price=Decimal("2.25"), currency="USD"),
+            now,
+        )
+        member = (await members.register(conn, op, "Ada", now)).member_id
+        for who, ref in ((a, "A-1"), (b, "B-1"), (c, "C-1")):
+            await members.link(conn, who, member, who.partner_id, ref, now)
+    clearing = Clearing(db, clock, schedule.parse("hourly"), StatementKey(MasterKey(secrets.token_bytes(32))))
+    yield Books(db, clock, a, b, c, op, member, clearing)
+    await db.dispose()
+
+
+def body(content: bytes) -> dict[str, object]:
+    parsed = json.loads(content)
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def lines_of(content: bytes) -> list[tuple[str, str, str, str, str, str]]:
+    return [
+        (x["direction"], x["rule_version"], x["points"], x["price"], x["exact_amount"], x["amount"])
+        for x in body(content)["lines"]  # type: ignore[attr-defined]
+    ]
+
+
+def totals_of(content: bytes) -> list[tuple[str, str, str, str]]:
+    return [
+        (t["currency"], t["owed_by_channel"], t["owed_to_channel"], t["net_to_channel"])
+        for t in body(content)["totals"]  # type: ignore[attr-defined]
+    ]
+
+
+async def test_two_periods_settled_as_by_hand(books: Books) -> None:
+    a, b, c = books.a, books.b, books.c
+    clock = books.clock
+    # -- period 1, 09:00 to 10:00 --
+    clock.now_us = at(9, 31)
+    await books.exchange(a, b, 1000, True, True)  # A v1: 1000 miles out; 246 platform points; B v1: 819 stars in
+    clock.now_us = at(9, 45)
+    await books.exchange(a, None, 501, True, None)  # A v2: 501 out; 123 platform points to the wallet
+    clock.now_us = at(9, 50)
+    await books.exchange(None, b, 101, None, True)  # 101 platform points; B v1: 336 stars in
+    clock.now_us = at(9, 55)
+    await books.exchange(a, b, 100, False, None)  # Alpha refuses: nothing moves
+    clock.now_us = at(9, 58)
+    held = await books.exchange(a, b, 200, True, None)  # A v2: 200 out; Beta answers only after the cut
+    clock.now_us = at(10, 0, 30)
+    closed = await books.clearing.run()
+    assert [(x.period.number, x.statements) for x in closed] == [(1, 3)]
+    # -- period 2, 10:00 to 11:00 (and a transfer stamped 09:59:30 that commits after the cut) --
+    clock.now_us = at(9, 59, 30)
+    await books.exchange(a, None, 100, True, None)  # A v2: 100 out, lands in period 2
+    clock.now_us = at(10, 2)  # within the side's 5 minutes; Beta's rule is v2 by now
+    await books.answer(b, held.exchange_id, True)  # B v1 (the exchange's version): 163 stars in
+    clock.now_us = at(10, 10)
+    await books.exchange(a, b, 400, True, True)  # A v2: 400 out; B v2: 326 stars in
+    clock.now_us = at(10, 20)
+    await books.exchange(None, c, 20, None, True)  # C v1: 30 gems in
+    clock.now_us = at(11, 0, 30)
+    assert [x.period.number for x in await books.clearing.run()] == [2]
+
+    got = await books.stored()
+    assert set(got) == {(n, p.partner_id) for n in (1, 2) for p in (a, b, c)}
+    eur_out = Direction.OUT_OF_CHANNEL.value
+    eur_in = Direction.INTO_CHANNEL.value
+    assert lines_of(got[(1, a.partner_id)][0]) == [
+        (eur_out, "1", "1000", "0.5", "500", "500"),
+        (eur_out, "2", "701", "0.35", "245.35", "245"),
+    ]
+    assert totals_of(got[(1, a.partner_id)][0]) == [("EUR", "745", "0", "-745")]
+    assert lines_of(got[(1, b.partner_id)][0]) == [(eur_in, "1", "1155", "0.125", "144.375", "144")]
+    assert totals_of(got[(1, b.partner_id)][0]) == [("EUR", "0", "144", "144")]
+    assert lines_of(got[(1, c.partner_id)][0]) == [] and totals_of(got[(1, c.partner_id)][0]) == []
+    assert lines_of(got[(2, a.partner_id)][0]) == [(eur_out, "2", "500", "0.35", "175", "175")]
+    assert lines_of(got[(2, b.partner_id)][0]) == [
+        (eur_in, "1", "163", "0.125", "20.375", "20"),
+        (eur_in, "2", "326", "0.2", "65.2", "65"),
+    ]
+    assert totals_of(got[(2, b.partner_id)][0]) == [("EUR", "0", "85", "85")]
+    assert lines_of(got[(2, c.partner_id)][0]) == [(eur_in, "1", "30", "2.25", "67.5", "68")]
+    assert totals_of(got[(2, c.partner_id)][0]) == [("USD", "0", "68", "68")]
+
+    # The multilateral net: per currency, the channels and the platform's margin sum to zero.
+    async with books.db.read() as conn:
+        summaries = dict((await conn.execute(select(periods_table.c.number, periods_table.c.summary))).all())
+    p2 = json.loads(summaries[2])["currencies"]
+    nets = {x["currency"]: ({y["channel"]: y["net_to_channel"] for y in x["channels"]}, x["platform"]) for x in p2}
+    assert nets["EUR"] == ({a.partner_id: "-175", b.partner_id: "85"}, "90")
+    assert nets["USD"] == ({c.partner_id: "68"}, "-68")
+    assert json.loads(summaries[1])["currencies"][0]["platform"] == "601"
+
+    # Every statement verifies under the platform's statement key, and names its channel and period.
+    for (number, channel_id), (content, signature) in got.items():
+        checked = form.verify(content, signature, books.clearing.key.public_key)
+        assert checked["channel"]["id"] == channel_id and checked["period"]["number"] == str(number)
+    p1 = body(got[(1, a.partner_id)][0])["period"]
+    assert p1 == {
+        "id": "prd_20261201T100000Z",
+        "number": "1",
+        "start": "2026-12-01T09:00:00Z",
+        "end": "2026-12-01T10:00:00Z",
+    }
+
+    # The ledger's totals for each period agree with the statements, point for point.
+    async with books.db.read() as conn:
+        listed = await channels.registered_before(conn, at(11, 0))
+        first = await periods.by_number(conn, 1)
+        second = await periods.by_number(conn, 2)
+        assert first is not None and second is not None
+        assert await periods.ledger_totals(conn, first, None, listed) == {
+            (a.partner_id, Direction.OUT_OF_CHANNEL): 1701,
+            (b.partner_id, Direction.INTO_CHANNEL): 1155,
+        }
+        assert await periods.ledger_totals(conn, second, first, listed) == {
+            (a.partner_id, Direction.OUT_OF_CHANNEL): 500,
+            (b.partner_id, Direction.INTO_CHANNEL): 489,
+            (c.partner_id, Direction.INTO_CHANNEL): 30,
+        }
+
+    # Running again writes nothing and changes nothing.
+    assert await books.clearing.run() == []
+    assert await books.stored() == got
+
+
+async def test_a_statement_altered_by_one_byte_fails_verification(books: Books) -> None:
+    books.clock.now_us = at(9, 31)
+    await books.exchange(books.a, books.b, 1000, True, True)
+    books.clock.now_us = at(10, 0, 30)
+    await books.clearing.run()
+    content, signature = (await books.stored())[(1, books.a.partner_id)]
+    key = books.clearing.key.public_key
+    form.verify(content, signature, key)
+    for i in range(len(content)):
+        altered = content[:i] + bytes([content[i] ^ 0x01]) + content[i + 1 :]
+        with pytest.raises(form.StatementInvalid):
+            form.verify(altered, signature, key)
+    with pytest.raises(form.StatementInvalid, match="signature"):
+        form.verify(content, signature[:-1] + bytes([signature[-1] ^ 1]), key)
+    other = StatementKey(MasterKey(secrets.token_bytes(32)))
+    with pytest.raises(form.StatementInvalid, match="signature"):
+        form.verify(content, signature, other.public_key)
+    with pytest.raises(form.StatementInvalid, match="at most"):
+        form.verify(b" " * (form.MAX_BYTES + 1), signature, key)
+    # Signed, but not canonical (a space added, keys reordered): refused even with a good signature.
+    loose = json.dumps(json.loads(content), indent=1).encode()
+    with pytest.raises(form.StatementInvalid, match="canonical"):
+        form.verify(loose, other.sign(loose), other.public_key)
+
+
+async def test_nothing_to_clear_before_a_period_ends_or_without_channels(own_database_url: str) -> None:
+    db = Database(own_database_url)
+    await migrate.upgrade(db)
+    clock = ManualClock(at(9, 30))
+    clearing = Clearing(db, clock, schedule.parse("hourly"), StatementKey(MasterKey(secrets.token_bytes(32))))
+    try:
+        assert await clearing.run() == []  # no channel: no period
+        async with db.write() as conn:
+            partner, _ = await partner_accounts.create(conn, "p", Role.PARTNER, clock())
+            await channels.register(conn, partner.partner_id, "P", "pts", clock())
+        clock.now_us = at(9, 59, 59)
+        assert await clearing.run() == []  # the first period has not ended
+        clock.now_us = at(12, 0)
+        assert [x.period.number for x in await clearing.run()] == [1, 2, 3]  # every period due, in order
+        async with db.read() as conn:
+            assert await conn.scalar(select(func.count()).select_from(statements_table)) == 3
+    finally:
+        await db.dispose()
+
+
+async def test_one_runner_at_a_time_and_a_dead_runners_lease_lapses(books: Books) -> None:
+    other = Clearing(books.db, books.clock, books.clearing.schedule, books.clearing.key, holder="other")
+    books.clock.now_us = at(10, 0, 30)
+    await other._take_lease()
+    with pytest.raises(ClearingBusy, match="other"):
+        await books.clearing.run()
+    await other._release_lease()
+    assert [x.period.number for x in await books.clearing.run()] == [1]
+    await other._take_lease()  # and is never released, as by a process killed mid-run
+    books.clock.now_us = at(11, 0, 30)
+    assert [x.period.number for x in await books.clearing.run()] == [2]
+
+
+# -- the arithmetic alone ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("points", "price", "exact", "amount"),
+    [
+        (5, "0.5", "2.5", 2),  # half to even: down to 2
+        (7, "0.5", "3.5", 4),  # and up to 4
+        (1155, "0.125", "144.375", 144),
+        (3, "0.333333", "0.999999", 1),
+        (1, "0.000001", "0.000001", 0),
+        (2**63 - 1, "9999999.999999", "92233720368538534697963145.224193", 92233720368538534697963145),
+    ],
+)
+def test_a_line_is_priced_exactly_and_rounded_once(points: int, price: str, exact: str, amount: int) -> None:
+    priced = line(Movement("ch", Direction.INTO_CHANNEL, 1, points, 1), Price(Decimal(price), "EUR"))
+    assert priced.exact == Decimal(exact) and priced.amount == amount
+
+
+def test_nets_sum_to_zero_with_the_platforms_line() -> None:
+    prices = {("a", 1): Price(Decimal("0.3"), "EUR"), ("b", 1): Price(Decimal("0.7"), "EUR")}
+    moved = [
+        Movement("a", Direction.OUT_OF_CHANNEL, 1, 1000, 3),
+        Movement("a", Direction.INTO_CHANNEL, 1, 10, 1),
+        Movement("b", Direction.INTO_CHANNEL, 1, 99, 2),
+    ]
+    settled = settle(["a", "b", "c"], moved, prices)
+    assert [s.channel_id for s in settled] == ["a", "b", "c"]
+    assert [(t.owed_by_channel, t.owed_to_channel) for t in settled[0].totals] == [(300, 3)]
+    (eur,) = net_positions(settled)
+    assert eur.nets == (("a", -297), ("b", 69)) and eur.platform == 228
+    assert sum(n for _, n in eur.nets) + eur.platform == 0
+    with pytest.raises(ValueError, match="not being settled"):
+        settle(["a"], moved, prices)
+
+
+@pytest.mark.parametrize(
+    ("spec", "after", "cut"),
+    [
+        ("hourly", at(9, 30), at(10, 0)),
+        ("hourly", at(10, 0), at(11, 0)),
+        ("daily", at(9, 30), at(0, 0) + 24 * 60 * MIN),
+        ("daily@09:45", at(9, 30), at(9, 45)),
+        ("*/15 * * * *", at(9, 30), at(9, 45)),
+    ],
+)
+def test_schedules(spec: str, after: int, cut: int) -> None:
+    parsed = schedule.parse(spec)
+    assert parsed.next_cut(after) == cut
+    assert parsed.cut_at_or_before(cut) == cut
+    assert parsed.cut_at_or_before(cut - 1) < cut
+
+
+@pytest.mark.parametrize("spec", ["", "weekly", "daily@24:00", "daily@9:5", "* * * *", "0 * * * * *", "61 * * * *"])
+def test_a_bad_schedule_is_refused_with_the_forms_it_takes(spec: str) -> None:
+    with pytest.raises(schedule.ScheduleInvalid, match="hourly"):
+        schedule.parse(spec)
+
+
+async def test_legs_written_before_clearing_existed_get_their_rule_version(books: Books) -> None:
+    """Migration 0007 gives the priced legs of exchanges made before it their channel's rule version."""
+    books.clock.now_us = at(9, 45)
+    await books.exchange(books.a, books.b, 1000, True, True)
+    await books.exchange(books.a, None, 200, True, None)
+    await books.exchange(None, books.b, 40, None, None)  # its in side still pending
+    read = select(transfers.c.transfer_id, transfers.c.rule_version).order_by(transfers.c.seq)
+    async with books.db.read() as conn:
+        before = (await conn.execute(read)).all()
+    assert sorted({v for _, v in before}, key=str) == [1, 2, None]  # Beta's v1, Alpha's v2, and unpriced legs
+    await migrate.downgrade(books.db, "0006")
+    await migrate.upgrade(books.db)
+    async with books.db.read() as conn:
+        assert (await conn.execute(read)).all() == before
