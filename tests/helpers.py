@@ -13,11 +13,14 @@ from clearpoint.platform.api.registry import SERVICES
 from clearpoint.platform.api.server import PlatformServer
 from clearpoint.platform.core.clock import ManualClock
 from clearpoint.platform.core.errors import Refusal
+from clearpoint.platform.core.principals import Principal, Role
 from clearpoint.platform.edge import Service
 from clearpoint.platform.exchange.rules import Rule
+from clearpoint.platform.partners import accounts as partner_accounts
 from clearpoint.v1 import campaigns_pb2, issuer_keys_pb2, partners_pb2, redemption_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_status import rpc_status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 HOUR_US = 3600 * 1_000_000
 
@@ -157,3 +160,11 @@ def channel_rule(channel: str, effective_us: int, **kw: object) -> Rule:
     )
     fields.update(kw)
     return Rule(**fields)  # type: ignore[arg-type]
+
+
+async def principals(conn: AsyncConnection, now_us: int) -> tuple[Principal, Principal, Principal, Principal]:
+    """Three partners and an operator, made on the database directly, for domain tests."""
+    made = [await partner_accounts.create(conn, f"p-{secrets.token_hex(4)}", Role.PARTNER, now_us) for _ in range(3)]
+    a, b, c = (Principal(p.partner_id, p.name, Role.PARTNER) for p, _ in made)
+    operator, _ = await partner_accounts.create(conn, f"ops-{secrets.token_hex(4)}", Role.OPERATOR, now_us)
+    return a, b, c, Principal(operator.partner_id, operator.name, Role.OPERATOR)

@@ -21,7 +21,7 @@ from clearpoint.platform.exchange.tables import accounts
 from clearpoint.platform.partners import accounts as partner_accounts
 from sqlalchemy import select
 
-from tests.helpers import channel_rule
+from tests.helpers import channel_rule, principals
 
 
 @dataclass
@@ -66,10 +66,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     clock = ManualClock()
     now = clock()
     async with db.write() as conn:
-        made = [await partner_accounts.create(conn, f"p-{secrets.token_hex(4)}", Role.PARTNER, now) for _ in range(3)]
-        a, b, c = (Principal(p.partner_id, p.name, Role.PARTNER) for p, _ in made)
-        operator, _ = await partner_accounts.create(conn, f"ops-{secrets.token_hex(4)}", Role.OPERATOR, now)
-        op = Principal(operator.partner_id, operator.name, Role.OPERATOR)
+        a, b, c, op = await principals(conn, now)
         await channels.register(conn, a.partner_id, "Alpha Miles", "miles", now)
         await channels.register(conn, b.partner_id, "Beta Stars", "stars", now)
         await channels.publish(

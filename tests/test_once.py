@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from clearpoint.platform.agents.tables import scan_rejections
 from clearpoint.platform.app import Platform
+from clearpoint.platform.core import once
 from clearpoint.platform.core.clock import ManualClock
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.core.once import RequestKey, check_request_id, run_once
+from clearpoint.platform.core.tables import first_answers
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import MASTER_KEY
@@ -119,3 +123,52 @@ def test_request_ids_are_printable_ascii(bad: str) -> None:
     with pytest.raises(Refusal) as refused:
         check_request_id(bad)
     assert refused.value.reason is Reason.FIELD_INVALID and refused.value.metadata == {"field": "request_id"}
+    assert refused.value.message == "request_id must be 1 to 128 printable ASCII characters without spaces"
+
+
+async def test_a_stored_refusal_keeps_no_body(db: Database) -> None:
+    """A refusal's row holds its reason and message; its response column is empty (a replay builds
+    the refusal from the reason, never from a body)."""
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4), refuse=True)
+    encode, decode = _codec()
+    with pytest.raises(Refusal):
+        await run_once(db, clock, key, b"f", effect, encode, decode)
+    async with db.read() as conn:
+        stored = await conn.scalar(select(first_answers.c.response).where(first_answers.c.request_id == key.request_id))
+    assert stored == b""
+
+
+async def test_work_that_breaks_a_constraint_is_tried_three_times_then_raises(db: Database) -> None:
+    """An IntegrityError is retried (a twin's answer is found on the next round); one that is not a
+    twin's comes back after the third try."""
+    clock, key = ManualClock(), _key()
+    encode, decode = _codec()
+    tries = 0
+
+    async def clashing(conn: AsyncConnection) -> int:
+        nonlocal tries
+        tries += 1
+        raise IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed"))
+
+    with pytest.raises(IntegrityError):
+        await run_once(db, clock, key, b"f", clashing, encode, decode)
+    assert tries == 3
+
+
+async def test_a_twin_that_answers_while_a_refusal_is_being_kept_wins(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused work, and before its refusal is recorded a twin's success is: the refusal is dropped
+    and the twin's answer replayed."""
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4), refuse=True)
+    encode, decode = _codec()
+    real_record = once.record
+
+    async def twin_first(
+        db_: Database, conn: AsyncConnection, key_: RequestKey, fp: bytes, now: int, **kw: Any
+    ) -> bool:
+        await conn.execute(first_answers.insert().values(once.row(key_, fp, now, body=encode(4242))))
+        return await real_record(db_, conn, key_, fp, now, **kw)
+
+    monkeypatch.setattr(once, "record", twin_first)
+    assert await run_once(db, clock, key, b"f", effect, encode, decode) == 4242

@@ -12,7 +12,7 @@ from clearpoint.platform.agents.ingest import SCAN_LOG, ScanIngest
 from clearpoint.platform.campaigns.progress import progress_feed
 from clearpoint.platform.campaigns.records import Progress
 from clearpoint.platform.clearing import schedule as clearing_schedule
-from clearpoint.platform.clearing.runner import Clearing
+from clearpoint.platform.clearing.runner import DEFAULT_LEASE_SECONDS, Clearing
 from clearpoint.platform.clearing.statements import StatementKey
 from clearpoint.platform.core.clock import Clock, system_clock
 from clearpoint.platform.core.database import Database
@@ -53,6 +53,7 @@ class Platform:
         streams_per_caller: int = DEFAULT_PER_CALLER,
         watch_poll_seconds: float = 1.0,
         clearing: clearing_schedule.Schedule | None = None,
+        clearing_lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> Platform:
         db = Database(database_url, pool_size=pool_size)
         if run_migrations:
@@ -80,7 +81,13 @@ class Platform:
             StreamLimit(streams_per_caller),
             quotes,
             instruction_feed(db, watch_poll_seconds),
-            Clearing(db, clock, clearing or clearing_schedule.parse(clearing_schedule.DEFAULT), StatementKey(master)),
+            Clearing(
+                db,
+                clock,
+                clearing or clearing_schedule.parse(clearing_schedule.DEFAULT),
+                StatementKey(master),
+                lease_seconds=clearing_lease_seconds,
+            ),
         )
 
     async def close(self) -> None:

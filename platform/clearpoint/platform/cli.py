@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearpoint.cliutil import add_subcommands, env_option, setup_logging
+from clearpoint.platform.clearing import schedule as clearing_schedule
 from clearpoint.platform.core.streams import DEFAULT_PER_CALLER
 
 if TYPE_CHECKING:
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 DEFAULT_DATABASE_URL = "sqlite:///clearpoint-data/clearpoint.sqlite3"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MASTER_KEY_FILE = "clearpoint-data/master.key"
+DEFAULT_SCHEDULE = clearing_schedule.DEFAULT
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -40,6 +44,25 @@ def _common(p: argparse.ArgumentParser) -> None:
         "$CLEARPOINT_MASTER_KEY (base64) overrides it",
     )
     env_option(p, "--log-level", "CLEARPOINT_LOG_LEVEL", "info", "debug, info, warning or error")
+
+
+def _schedule_option(p: argparse.ArgumentParser) -> None:
+    env_option(
+        p,
+        "--clearing-schedule",
+        "CLEARPOINT_CLEARING_SCHEDULE",
+        DEFAULT_SCHEDULE,
+        "when clearing periods end, in UTC: hourly, daily, daily@HH:MM, or a five-field cron expression "
+        "('0 */6 * * *'); every process of one platform must be given the same",
+    )
+    env_option(
+        p,
+        "--clearing-lease-seconds",
+        "CLEARPOINT_CLEARING_LEASE_SECONDS",
+        DEFAULT_LEASE_SECONDS,
+        "how long a clearing run's claim lasts unless renewed: if its process dies, another may take over after this",
+        type=float,
+    )
 
 
 def configure(group: argparse.ArgumentParser) -> None:
@@ -77,8 +100,41 @@ def configure(group: argparse.ArgumentParser) -> None:
         type=int,
     )
     serve.add_argument("--skip-migrations", action="store_true", help=argparse.SUPPRESS)
+    _schedule_option(serve)
     _common(serve)
     serve.set_defaults(run=_serve)
+
+    clear = commands.add_parser(
+        "clear",
+        help="close the clearing periods that have ended and write their signed statements",
+        description="Close, in order, every clearing period that has ended (or those up to --period), "
+        "writing one signed statement per channel and period. A period already closed is never "
+        "changed; a run that was killed resumes where it stopped. One process clears at a time: "
+        "a running platform's own scheduled run included.",
+    )
+    clear.add_argument(
+        "--period",
+        default="due",
+        help="'due' (every period that has ended) or the end of the last period to close, as a UTC time "
+        "such as 2026-12-03T00:00:00Z [due]",
+    )
+    clear.add_argument("-o", "--output", choices=("table", "json"), default="table", help="how to print [table]")
+    _schedule_option(clear)
+    _common(clear)
+    clear.set_defaults(run=_clear)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="check a closed period's statements against the ledger, point for point",
+        description="Compare a closed period's ledger totals with its statements per channel and "
+        "direction, clear the period again to check the stored statements are the same bytes, and "
+        "check their signatures. Exits 1 where anything disagrees, naming it.",
+    )
+    reconcile.add_argument("--period", type=int, required=True, help="the period's number (1, 2, ...)")
+    reconcile.add_argument("-o", "--output", choices=("table", "json"), default="table", help="how to print [table]")
+    _schedule_option(reconcile)
+    _common(reconcile)
+    reconcile.set_defaults(run=_reconcile)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date and exit")
     _common(migrate)
@@ -105,13 +161,28 @@ def configure(group: argparse.ArgumentParser) -> None:
 
 async def _open(args: argparse.Namespace, *, migrate: bool = True) -> Platform:
     from clearpoint.platform.app import Platform
+    from clearpoint.platform.clearing import schedule
 
     return await Platform.open(
         args.database,
         master_key_file=Path(args.master_key_file),
         run_migrations=migrate,
         streams_per_caller=getattr(args, "max_streams_per_caller", DEFAULT_PER_CALLER),
+        clearing=schedule.parse(getattr(args, "clearing_schedule", DEFAULT_SCHEDULE)),
+        clearing_lease_seconds=getattr(args, "clearing_lease_seconds", DEFAULT_LEASE_SECONDS),
     )
+
+
+def _bad_schedule(args: argparse.Namespace) -> str | None:
+    from clearpoint.platform.clearing import schedule
+
+    try:
+        schedule.parse(args.clearing_schedule)
+    except schedule.ScheduleInvalid as exc:
+        return str(exc)
+    if not 1 <= args.clearing_lease_seconds <= 3600:
+        return "--clearing-lease-seconds must be 1 to 3600"
+    return None
 
 
 def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
@@ -140,6 +211,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.max_streams_per_caller < 1:
         print("error: --max-streams-per-caller must be at least 1", file=sys.stderr)
+        return 2
+    bad = _bad_schedule(args)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
         return 2
     if args.workers > 1:
         return _supervise(args)
@@ -176,7 +251,18 @@ def _supervise(args: argparse.Namespace) -> int:
 
     asyncio.run(prepare())
     argv = [sys.executable, "-m", "clearpoint.cli", "platform", "serve", "--workers", "1", "--skip-migrations"]
-    for flag in ("listen", "tls_cert", "tls_key", "database", "master_key_file", "log_level", "max_streams_per_caller"):
+    flags = (
+        "listen",
+        "tls_cert",
+        "tls_key",
+        "database",
+        "master_key_file",
+        "log_level",
+        "max_streams_per_caller",
+        "clearing_schedule",
+        "clearing_lease_seconds",
+    )
+    for flag in flags:
         argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     children = [subprocess.Popen(argv) for _ in range(args.workers)]  # noqa: S603 (this interpreter, our own argv)
     print(
@@ -268,3 +354,60 @@ def _create_enrolment_token(args: argparse.Namespace) -> int:
     print(token)
     print("give this token to the store agent: clearpoint agent enrol --config FILE --token TOKEN", file=sys.stderr)
     return 0
+
+
+def _clear(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    bad = _bad_schedule(args)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
+    from clearpoint.platform.clearing import summaries
+    from clearpoint.platform.clearing.runner import ClearingBusy
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    async def main() -> list[dict[str, Any]]:
+        platform = await _open(args)
+        try:
+            through = summaries.through(platform.clearing.schedule, args.period, platform.clock())
+            closed = await platform.clearing.run(through, progress=say)
+            return [summaries.closed(c) for c in closed]
+        finally:
+            await platform.close()
+
+    try:
+        closed = asyncio.run(main())
+    except (ClearingBusy, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(json.dumps(closed, indent=2))
+    elif not closed:
+        print("no clearing period to close", file=sys.stderr)
+    else:
+        print(summaries.closed_table(closed))
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    from clearpoint.platform.clearing import summaries
+    from clearpoint.platform.clearing.reconciliation import reconcile
+    from clearpoint.platform.core.errors import Refusal
+
+    async def main() -> dict[str, Any]:
+        platform = await _open(args)
+        try:
+            return summaries.report(await reconcile(platform.clearing, args.period))
+        finally:
+            await platform.close()
+
+    try:
+        report = asyncio.run(main())
+    except Refusal as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2) if args.output == "json" else summaries.report_table(report))
+    return 0 if report["agrees"] else 1

@@ -53,6 +53,8 @@ class PlatformServer:
         self._serving: bool | None = None
         self._probe = asyncio.create_task(self._watch_database())
         self._sweeper = asyncio.create_task(self._void_expired_sides())
+        # Clearing on its schedule; of several processes on one database, the lease holder runs it.
+        self._clearing = asyncio.create_task(platform.clearing.scheduled())
 
     async def _void_expired_sides(self) -> None:
         """Void the sides of exchanges whose channel did not answer in time. Every process may do it:
@@ -92,7 +94,7 @@ class PlatformServer:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING first so balancers drain us, then finish calls in flight."""
-        for task in (self._probe, self._sweeper):
+        for task in (self._probe, self._sweeper, self._clearing):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -107,6 +107,16 @@ class Clearing:
         return done
 
     async def _close(self, period: Period, say: Callable[[str], None]) -> Closed:
+        made, summary, transfers = await self.compute(period)
+        info = period.info
+        say(f"period {info.number}: {transfers} transfers over {len(made)} channels")
+        await self._write(period, made, summary)
+        say(f"period {info.number}: {len(made)} statements signed and closed")
+        return Closed(info, len(made), summary)
+
+    async def compute(self, period: Period) -> tuple[list[Statement], str, int]:
+        """A period's statements, its multilateral summary and how many transfers they count: what
+        closing it writes, and what reconciliation compares with what was written."""
         info = period.info
         async with self.db.read() as conn:
             previous = await periods.by_number(conn, info.number - 1)
@@ -116,14 +126,10 @@ class Clearing:
             for channel_id in sorted({m.channel_id for m in moved}):
                 for rule in await channels.history(conn, channel_id):
                     prices[(channel_id, rule.version)] = Price(rule.price, rule.currency)
-        say(f"period {info.number}: {sum(m.transfers for m in moved)} transfers over {len(listed)} channels")
         settled = settle((c.partner_id for c in listed), moved, prices)
         by_id = {c.partner_id: c for c in listed}
         made = [statements.make(info, by_id[s.channel_id], s, self.key) for s in settled]
-        summary = statements.summary(info, net_positions(settled))
-        await self._write(period, made, summary)
-        say(f"period {info.number}: {len(made)} statements signed and closed")
-        return Closed(info, len(made), summary)
+        return made, statements.summary(info, net_positions(settled)), sum(m.transfers for m in moved)
 
     async def _write(self, period: Period, made: list[Statement], summary: str) -> None:
         """The statements and the period's `closed` state, together or not at all."""
