@@ -39,6 +39,7 @@ class Books:
     op: Principal
     member: str
     clearing: Clearing
+    keys: dict[str, str]  # API keys by partner id
 
     async def exchange(
         self, frm: Principal | None, to: Principal | None, points: int, out: bool | None, inside: bool | None
@@ -72,7 +73,7 @@ async def open_books(url: str) -> Books:
     clock = ManualClock(at(9, 30))
     now = clock()
     async with db.write() as conn:
-        a, b, c, op = await principals(conn, now)
+        a, b, c, op, keys = await principals(conn, now)
         for who, programme, unit in ((a, "Alpha Miles", "miles"), (b, "Beta Stars", "stars"), (c, "Gamma", "gems")):
             await channels.register(conn, who.partner_id, programme, unit, now)
         pid = a.partner_id
@@ -101,4 +102,4 @@ async def open_books(url: str) -> Books:
         for who, ref in ((a, "A-1"), (b, "B-1"), (c, "C-1")):
             await members.link(conn, who, member, who.partner_id, ref, now)
     clearing = Clearing(db, clock, schedule.parse("hourly"), StatementKey(MASTER_KEY))
-    return Books(db, clock, a, b, c, op, member, clearing)
+    return Books(db, clock, a, b, c, op, member, clearing, keys)

@@ -162,9 +162,12 @@ def channel_rule(channel: str, effective_us: int, **kw: object) -> Rule:
     return Rule(**fields)  # type: ignore[arg-type]
 
 
-async def principals(conn: AsyncConnection, now_us: int) -> tuple[Principal, Principal, Principal, Principal]:
-    """Three partners and an operator, made on the database directly, for domain tests."""
+async def principals(
+    conn: AsyncConnection, now_us: int
+) -> tuple[Principal, Principal, Principal, Principal, dict[str, str]]:
+    """Three partners and an operator, made on the database directly, for domain tests; and each
+    one's API key by partner id, for tests that also call the API as them."""
     made = [await partner_accounts.create(conn, f"p-{secrets.token_hex(4)}", Role.PARTNER, now_us) for _ in range(3)]
-    a, b, c = (Principal(p.partner_id, p.name, Role.PARTNER) for p, _ in made)
-    operator, _ = await partner_accounts.create(conn, f"ops-{secrets.token_hex(4)}", Role.OPERATOR, now_us)
-    return a, b, c, Principal(operator.partner_id, operator.name, Role.OPERATOR)
+    made.append(await partner_accounts.create(conn, f"ops-{secrets.token_hex(4)}", Role.OPERATOR, now_us))
+    a, b, c, op = (Principal(p.partner_id, p.name, p.role) for p, _ in made)
+    return a, b, c, op, {p.partner_id: key for p, key in made}

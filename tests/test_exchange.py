@@ -66,7 +66,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     clock = ManualClock()
     now = clock()
     async with db.write() as conn:
-        a, b, c, op = await principals(conn, now)
+        a, b, c, op, _ = await principals(conn, now)
         await channels.register(conn, a.partner_id, "Alpha Miles", "miles", now)
         await channels.register(conn, b.partner_id, "Beta Stars", "stars", now)
         await channels.publish(

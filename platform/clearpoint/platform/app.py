@@ -11,6 +11,7 @@ from clearpoint.platform import migrate
 from clearpoint.platform.agents.ingest import SCAN_LOG, ScanIngest
 from clearpoint.platform.campaigns.progress import progress_feed
 from clearpoint.platform.campaigns.records import Progress
+from clearpoint.platform.clearing import published
 from clearpoint.platform.clearing import schedule as clearing_schedule
 from clearpoint.platform.clearing.runner import DEFAULT_LEASE_SECONDS, Clearing
 from clearpoint.platform.clearing.statements import StatementKey
@@ -40,6 +41,7 @@ class Platform:
     quotes: QuoteTokens
     instructions: Fanout[tuple[Instruction, ...]]
     clearing: Clearing
+    statements: Fanout[int]
 
     @classmethod
     async def open(
@@ -69,6 +71,7 @@ class Platform:
         ingest = ScanIngest(db, redeemer, clock)
         pages = PageTokens(page_secret)
         quotes = QuoteTokens(master.derive(b"quote-tokens"))
+        newest_statements = published.newest_feed(db, watch_poll_seconds)
         return cls(
             db,
             clock,
@@ -87,10 +90,13 @@ class Platform:
                 clearing or clearing_schedule.parse(clearing_schedule.DEFAULT),
                 StatementKey(master),
                 lease_seconds=clearing_lease_seconds,
+                announce=newest_statements.changed,
             ),
+            newest_statements,
         )
 
     async def close(self) -> None:
         await self.progress.close()
         await self.instructions.close()
+        await self.statements.close()
         await self.db.dispose()

@@ -63,6 +63,7 @@ STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.LIMIT_EXCEEDED: _STATE,
     Reason.QUOTE_EXPIRED: _STATE,
     Reason.EXCHANGE_UNKNOWN: grpc.StatusCode.NOT_FOUND,
+    Reason.STATEMENT_UNKNOWN: grpc.StatusCode.NOT_FOUND,
 }
 
 

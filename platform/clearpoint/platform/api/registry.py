@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from clearpoint.platform.agents.servicer import SERVICE as AGENTS
 from clearpoint.platform.campaigns.servicer import SERVICE as CAMPAIGNS
+from clearpoint.platform.clearing.servicer import SERVICE as CLEARING
 from clearpoint.platform.edge import Service
 from clearpoint.platform.exchange.servicer import SERVICE as POINTS
 from clearpoint.platform.keys.servicer import SERVICE as KEYS
@@ -19,4 +20,5 @@ SERVICES: tuple[Service, ...] = (
     REDEMPTION,
     AGENTS,
     POINTS,
+    CLEARING,
 )

@@ -71,6 +71,7 @@ class Clearing:
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         holder: str | None = None,
+        announce: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -78,6 +79,7 @@ class Clearing:
         self.key = key
         self.lease_us = int(lease_seconds * 1_000_000)
         self.holder = holder or _me()
+        self._announce = announce or (lambda _channel_id: None)
 
     async def run(self, through_us: int | None = None, progress: Callable[[str], None] | None = None) -> list[Closed]:
         """Close every period that ends at or before `through_us` (default: now), oldest first."""
@@ -111,6 +113,8 @@ class Clearing:
         info = period.info
         say(f"period {info.number}: {transfers} transfers over {len(made)} channels")
         await self._write(period, made, summary)
+        for s in made:  # this process's watchers hear at once; others' at their next poll
+            self._announce(s.channel_id)
         say(f"period {info.number}: {len(made)} statements signed and closed")
         return Closed(info, len(made), summary)
 

@@ -1,0 +1,144 @@
+"""ClearingService over real gRPC: a partner gets, lists and watches its own statements only (another
+channel's looks like one that does not exist), verifies each with the platform's statement key,
+and garbage input is refused with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from clearpoint.formats import statements as form
+from clearpoint.platform.core.clock import ManualClock
+from clearpoint.v1 import clearing_pb2 as C
+
+from tests.clearing_helpers import Books, at, open_books
+from tests.conftest import start_platform
+from tests.helpers import Client, RunningPlatform, refusal_of
+
+
+@pytest.fixture
+async def cleared(own_database_url: str) -> AsyncIterator[tuple[Books, RunningPlatform]]:
+    """Period 1 closed (09:00 to 10:00 on 1 December 2026) and a platform serving the database."""
+    books = await open_books(own_database_url)
+    books.clock.now_us = at(9, 31)
+    await books.exchange(books.a, books.b, 1000, True, True)
+    books.clock.now_us = at(10, 0, 30)
+    await books.clearing.run()
+    running = await start_platform(own_database_url, ManualClock(at(10, 0, 30)))
+    yield books, running
+    await running.close()
+    await books.db.dispose()
+
+
+def as_partner(books: Books, running: RunningPlatform, partner_id: str) -> Client:
+    return running.client(books.keys[partner_id])
+
+
+async def test_a_partner_reads_its_own_statements_and_verifies_them(
+    cleared: tuple[Books, RunningPlatform],
+) -> None:
+    books, running = cleared
+    alpha = as_partner(books, running, books.a.partner_id)
+    key = await alpha.clearing.GetStatementKey(C.GetStatementKeyRequest(), metadata=alpha.metadata)
+    assert len(key.public_key) == 32 and key.key_id == form.key_id(key.public_key)
+
+    listed = await alpha.clearing.ListStatements(C.ListStatementsRequest(), metadata=alpha.metadata)
+    (mine,) = listed.statements
+    assert mine.channel_id == books.a.partner_id and mine.period_number == 1 and not listed.next_page_token
+    assert mine.period_start.ToMicroseconds() == at(9, 0) and mine.period_end.ToMicroseconds() == at(10, 0)
+    content = form.verify(mine.content, mine.signature, key.public_key)
+    assert mine.content_sha256 == form.content_hash(mine.content) and mine.key_id == key.key_id
+    assert [(t.currency, t.owed_by_channel, t.net_to_channel) for t in mine.totals] == [("EUR", 500, -500)]
+    assert content["totals"] == [
+        {"currency": "EUR", "owed_by_channel": "500", "owed_to_channel": "0", "net_to_channel": "-500"}
+    ]
+    got = await alpha.clearing.GetStatement(
+        C.GetStatementRequest(statement_id=mine.statement_id), metadata=alpha.metadata
+    )
+    assert got.statement == mine
+
+    # Another channel's statement is, to Alpha, a statement that does not exist.
+    beta_list = await running.operator().clearing.ListStatements(
+        C.ListStatementsRequest(channel_id=books.b.partner_id), metadata=running.operator().metadata
+    )
+    (betas,) = beta_list.statements
+    for statement_id in (betas.statement_id, "stm_0000000000000000", "", "x" * 300):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await alpha.clearing.GetStatement(C.GetStatementRequest(statement_id=statement_id), metadata=alpha.metadata)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        assert refusal_of(err.value).reason == "STATEMENT_UNKNOWN"
+    # Naming another channel in a list gets the caller's own.
+    named = await alpha.clearing.ListStatements(
+        C.ListStatementsRequest(channel_id=books.b.partner_id), metadata=alpha.metadata
+    )
+    assert [s.channel_id for s in named.statements] == [books.a.partner_id]
+
+
+async def test_an_operator_pages_through_every_channels_statements(cleared: tuple[Books, RunningPlatform]) -> None:
+    books, running = cleared
+    books.clock.now_us = at(12, 0, 30)
+    await books.clearing.run()  # periods 2 and 3: nine statements in all
+    op = running.operator()
+    seen: list[tuple[int, str]] = []
+    token = ""
+    while True:
+        page = await op.clearing.ListStatements(
+            C.ListStatementsRequest(page_size=2, page_token=token), metadata=op.metadata
+        )
+        seen += [(s.period_number, s.channel_id) for s in page.statements]
+        token = page.next_page_token
+        if not token:
+            break
+    channels = sorted((books.a.partner_id, books.b.partner_id, books.c.partner_id))
+    assert seen == [(n, c) for n in (3, 2, 1) for c in channels]
+    for bad in (C.ListStatementsRequest(page_token="garbage"), C.ListStatementsRequest(page_size=-1)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await op.clearing.ListStatements(bad, metadata=op.metadata)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A token is bound to its query: Alpha cannot continue the operator's listing.
+    first = await op.clearing.ListStatements(C.ListStatementsRequest(page_size=1), metadata=op.metadata)
+    alpha = as_partner(books, running, books.a.partner_id)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await alpha.clearing.ListStatements(
+            C.ListStatementsRequest(page_token=first.next_page_token), metadata=alpha.metadata
+        )
+    assert refusal_of(err.value).reason == "PAGE_TOKEN_INVALID"
+
+
+async def test_a_watcher_gets_what_it_missed_then_each_period_as_it_closes(
+    cleared: tuple[Books, RunningPlatform],
+) -> None:
+    books, running = cleared
+    beta = as_partner(books, running, books.b.partner_id)
+    call = beta.clearing.WatchStatements(C.WatchStatementsRequest(after_period_number=0), metadata=beta.metadata)
+    first = await asyncio.wait_for(call.read(), 10)
+    assert first.statement.period_number == 1 and first.statement.channel_id == books.b.partner_id
+    # Period 2 closes in the platform's own process: its watcher hears at once.
+    running.server.platform.clock.now_us = at(11, 0, 30)  # type: ignore[attr-defined]
+    running.server.platform.clearing.schedule = books.clearing.schedule  # hourly, as the books were cleared
+    assert [c.period.number for c in await running.server.platform.clearing.run()] == [2]
+    second = await asyncio.wait_for(call.read(), 10)
+    assert second.statement.period_number == 2
+    assert json.loads(second.statement.content)["channel"]["id"] == books.b.partner_id
+    call.cancel()
+
+    later = beta.clearing.WatchStatements(C.WatchStatementsRequest(after_period_number=1), metadata=beta.metadata)
+    assert (await asyncio.wait_for(later.read(), 10)).statement.period_number == 2
+    later.cancel()
+
+    for request, reason in ((C.WatchStatementsRequest(after_period_number=-1), "FIELD_INVALID"),):
+        refused = beta.clearing.WatchStatements(request, metadata=beta.metadata)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await refused.read()
+        assert refusal_of(err.value).reason == reason
+    op = running.operator()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await op.clearing.WatchStatements(C.WatchStatementsRequest(), metadata=op.metadata).read()
+    assert refusal_of(err.value).reason == "PERMISSION_DENIED"
+    anonymous = running.client("")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await anonymous.clearing.GetStatementKey(C.GetStatementKeyRequest())
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
