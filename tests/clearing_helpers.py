@@ -101,5 +101,5 @@ async def open_books(url: str) -> Books:
         member = (await members.register(conn, op, "Ada", now)).member_id
         for who, ref in ((a, "A-1"), (b, "B-1"), (c, "C-1")):
             await members.link(conn, who, member, who.partner_id, ref, now)
-    clearing = Clearing(db, clock, schedule.parse("hourly"), StatementKey(MASTER_KEY))
+    clearing = Clearing(db, clock, schedule.parse("hourly"), StatementKey.derived(MASTER_KEY))
     return Books(db, clock, a, b, c, op, member, clearing, keys)

@@ -6,10 +6,14 @@ the same on every run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from clearpoint.formats import statements as form
@@ -27,6 +31,7 @@ from clearpoint.platform.exchange import channels
 from clearpoint.platform.exchange.tables import transfers
 from clearpoint.platform.keys.master_key import MasterKey
 from clearpoint.platform.partners import accounts as partner_accounts
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
 
 from tests.clearing_helpers import MIN, Books, at, open_books
@@ -165,7 +170,7 @@ async def test_a_statement_altered_by_one_byte_fails_verification(books: Books) 
             form.verify(altered, signature, key)
     with pytest.raises(form.StatementInvalid, match="signature"):
         form.verify(content, signature[:-1] + bytes([signature[-1] ^ 1]), key)
-    other = StatementKey(MasterKey(secrets.token_bytes(32)))
+    other = StatementKey.derived(MasterKey(secrets.token_bytes(32)))
     with pytest.raises(form.StatementInvalid, match="signature"):
         form.verify(content, signature, other.public_key)
     with pytest.raises(form.StatementInvalid, match="at most"):
@@ -180,7 +185,7 @@ async def test_nothing_to_clear_before_a_period_ends_or_without_channels(own_dat
     db = Database(own_database_url)
     await migrate.upgrade(db)
     clock = ManualClock(at(9, 30))
-    clearing = Clearing(db, clock, schedule.parse("hourly"), StatementKey(MasterKey(secrets.token_bytes(32))))
+    clearing = Clearing(db, clock, schedule.parse("hourly"), StatementKey.derived(MasterKey(secrets.token_bytes(32))))
     try:
         assert await clearing.run() == []  # no channel: no period
         async with db.write() as conn:
@@ -282,3 +287,27 @@ async def test_legs_written_before_clearing_existed_get_their_rule_version(books
     await migrate.upgrade(books.db)
     async with books.db.read() as conn:
         assert (await conn.execute(read)).all() == before
+
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "statements.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("v", VECTORS["vectors"], ids=lambda v: v["title"])
+def test_statement_vectors_verify_without_the_projects_code(v: dict[str, str]) -> None:
+    """What a partner does with its own libraries: canonical JSON (for content made only of objects,
+    arrays and strings, RFC 8785 is sorted keys, no spaces, UTF-8), SHA-256, Ed25519."""
+    content = v["content"].encode("utf-8")
+    again = json.dumps(json.loads(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert again.encode("utf-8") == content
+    digest = hashlib.sha256(content).digest()
+    assert digest.hex() == v["content_sha256"]
+    public = bytes.fromhex(VECTORS["public_key"])
+    Ed25519PublicKey.from_public_bytes(public).verify(bytes.fromhex(v["signature"]), digest)
+    assert hashlib.sha256(public).hexdigest()[:16] == VECTORS["key_id"] == json.loads(content)["key_id"]
+    assert form.verify(content, bytes.fromhex(v["signature"]), public)["format"] == form.FORMAT
+
+
+def test_the_committed_statement_vectors_are_current() -> None:
+    script = Path(__file__).parent.parent / "scripts" / "make_statement_vectors.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

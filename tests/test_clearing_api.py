@@ -5,8 +5,12 @@ and garbage input is refused with its reason."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -17,6 +21,7 @@ from clearpoint.v1 import clearing_pb2 as C
 from tests.clearing_helpers import Books, at, open_books
 from tests.conftest import start_platform
 from tests.helpers import Client, RunningPlatform, refusal_of
+from tests.processes import CLI
 
 
 @pytest.fixture
@@ -142,3 +147,67 @@ async def test_a_watcher_gets_what_it_missed_then_each_period_as_it_closes(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await anonymous.clearing.GetStatementKey(C.GetStatementKeyRequest())
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def _cli(*argv: str, api_key: str = "", target: str = "") -> tuple[int, str, str]:
+    """`clearpoint ...` in a child process (the platform answers on this test's event loop meanwhile)."""
+    env = dict(os.environ, CLEARPOINT_API_KEY=api_key, CLEARPOINT_PLATFORM=target)
+    child = await asyncio.create_subprocess_exec(
+        *CLI, *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode is not None
+    return child.returncode, out.decode(), err.decode()
+
+
+async def test_a_partner_exports_a_statement_as_csv_and_json_and_verifies_it_later(
+    cleared: tuple[Books, RunningPlatform], tmp_path: Path
+) -> None:
+    books, running = cleared
+    key, target = books.keys[books.a.partner_id], running.target
+    code, out, _ = await _cli("statements", "list", "-o", "json", api_key=key, target=target)
+    assert code == 0
+    (listed,) = json.loads(out)
+    statement_id = listed["statement_id"]
+    assert listed["net_to_channel"] == {"EUR": -500}
+
+    code, out, err = await _cli("statements", "export", statement_id, "--format", "csv", api_key=key, target=target)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["row"], r["direction"], r["points"], r["amount"], r["net_to_channel"]) for r in rows] == [
+        ("line", "out_of_channel", "1000", "500", ""),
+        ("total", "", "", "", "-500"),
+    ]
+    saved = tmp_path / "statement.json"
+    code, _, err = await _cli("statements", "export", statement_id, "--out", str(saved), api_key=key, target=target)
+    assert code == 0 and "verified and written" in err
+    public_key = running.server.platform.clearing.key.public_key.hex()
+    code, out, _ = await _cli("statements", "verify", str(saved), "--public-key", public_key)
+    assert code == 0 and f"valid: statement {statement_id}" in out
+
+    # The saved statement altered, or checked under another key: refused, saying why.
+    envelope = json.loads(saved.read_text())
+    envelope["statement"]["lines"][0]["points"] = "1001"
+    altered = tmp_path / "altered.json"
+    altered.write_text(json.dumps(envelope))
+    code, _, err = await _cli("statements", "verify", str(altered), "--public-key", public_key)
+    assert code == 1 and "the signature does not match" in err
+    for bad_key, says in (("00" * 32, "the signature does not match"), ("xyz", "64 hex digits")):
+        code, _, err = await _cli("statements", "verify", str(saved), "--public-key", bad_key)
+        assert code == 1 and says in err
+    (tmp_path / "garbage.json").write_text("[1, 2")
+    code, _, err = await _cli("statements", "verify", str(tmp_path / "garbage.json"), "--public-key", public_key)
+    assert code == 1 and err.startswith("error:")
+
+    # Another channel's statement, no key, a pinned key that is not the platform's.
+    beta = await running.operator().clearing.ListStatements(
+        C.ListStatementsRequest(channel_id=books.b.partner_id), metadata=running.operator().metadata
+    )
+    code, _, err = await _cli("statements", "export", beta.statements[0].statement_id, api_key=key, target=target)
+    assert code == 1 and "NOT_FOUND" in err
+    code, _, err = await _cli("statements", "export", statement_id, target=target)
+    assert code == 1 and "an API key is needed" in err
+    code, _, err = await _cli(
+        "statements", "export", statement_id, "--public-key", "11" * 32, api_key=key, target=target
+    )
+    assert code == 1 and "the signature does not match" in err

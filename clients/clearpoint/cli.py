@@ -23,6 +23,11 @@ GROUPS: dict[str, tuple[str, str, str | None]] = {
         "the store agent: scanners in, signed scans to the platform, prize claims back",
         "agent",
     ),
+    "statements": (
+        "clearpoint.statements_cli",
+        "a partner's settlement statements: list, export as CSV or JSON, verify",
+        None,
+    ),
     "demo": (
         "clearpoint.demo",
         "run a platform on SQLite and walk through a campaign (start here)",

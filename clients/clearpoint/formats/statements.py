@@ -9,7 +9,10 @@ SHA-256 of those bytes, and the platform's statement key signs the hash (Ed25519
 
 from __future__ import annotations
 
+import base64
+import csv
 import hashlib
+import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -58,6 +61,74 @@ def verify(content: bytes, signature: bytes, public_key: bytes) -> dict[str, Any
         raise StatementInvalid(f"not UTF-8 JSON: {exc}") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise StatementInvalid(f"not a {FORMAT} statement")
-    if canonical(body) != content:
+    try:
+        again = canonical(body)
+    except ValueError:  # a number JCS cannot carry exactly
+        again = b""
+    if again != content:
         raise StatementInvalid("signed, but not in the canonical byte form (RFC 8785)")
     return body
+
+
+# -- exports ------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "statement_id",
+    "channel",
+    "period_start",
+    "period_end",
+    "row",
+    "direction",
+    "rule_version",
+    "points",
+    "transfers",
+    "price",
+    "currency",
+    "exact_amount",
+    "amount",
+    "owed_by_channel",
+    "owed_to_channel",
+    "net_to_channel",
+)
+
+
+def to_csv(body: Mapping[str, Any]) -> str:
+    """A verified statement as CSV (RFC 4180): one row per line, then one per currency's total."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    common = {
+        "statement_id": body["statement_id"],
+        "channel": body["channel"]["id"],
+        "period_start": body["period"]["start"],
+        "period_end": body["period"]["end"],
+    }
+    for line in body["lines"]:
+        writer.writerow({**common, "row": "line", **{k: line[k] for k in CSV_COLUMNS if k in line}})
+    for total in body["totals"]:
+        writer.writerow({**common, "row": "total", **total})
+    return out.getvalue()
+
+
+def to_envelope(content: bytes, signature: bytes, signed_by: str) -> dict[str, Any]:
+    """A statement as one JSON document that keeps everything needed to verify it later: the
+    statement, its signature (base64) and the key's id. Its `statement` re-encodes (RFC 8785) to
+    the signed bytes."""
+    return {
+        "statement": json.loads(content),
+        "content_sha256": content_hash(content).hex(),
+        "signature": base64.b64encode(signature).decode(),
+        "key_id": signed_by,
+    }
+
+
+def from_envelope(envelope: Mapping[str, Any]) -> tuple[bytes, bytes, str]:
+    """The signed bytes, the signature and the key id of an exported statement."""
+    try:
+        return (
+            canonical(envelope["statement"]),
+            base64.b64decode(envelope["signature"], validate=True),
+            str(envelope["key_id"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StatementInvalid(f"not an exported statement: {exc}") from None

@@ -88,7 +88,7 @@ class Platform:
                 db,
                 clock,
                 clearing or clearing_schedule.parse(clearing_schedule.DEFAULT),
-                StatementKey(master),
+                StatementKey.derived(master),
                 lease_seconds=clearing_lease_seconds,
                 announce=newest_statements.changed,
             ),

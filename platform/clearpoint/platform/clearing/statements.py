@@ -41,13 +41,17 @@ class Statement:
 
 
 class StatementKey:
-    """The platform's Ed25519 key for statements, derived from the master key (so every process that
+    """The platform's Ed25519 key for statements: derived from the master key (so every process that
     shares the master key signs with it, and it signs nothing else)."""
 
-    def __init__(self, master: MasterKey) -> None:
-        self._private = Ed25519PrivateKey.from_private_bytes(master.derive(b"clearing-statements"))
-        self.public_key = self._private.public_key().public_bytes_raw()
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public_key = private.public_key().public_bytes_raw()
         self.key_id = form.key_id(self.public_key)
+
+    @classmethod
+    def derived(cls, master: MasterKey) -> StatementKey:
+        return cls(Ed25519PrivateKey.from_private_bytes(master.derive(b"clearing-statements")))
 
     def __repr__(self) -> str:
         return f"StatementKey(key_id={self.key_id!r}, private_key=<hidden>)"
