@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from clearpoint.formats.statements import content_hash
-from clearpoint.platform.clearing.settlement import Direction, Movement, Price, settle
+from clearpoint.platform.clearing.settlement import Correction, Direction, Movement, Price, settle
 from clearpoint.platform.clearing.statements import PeriodInfo, StatementKey, make, period_id
 from clearpoint.platform.exchange.channels import Channel
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -39,13 +39,28 @@ MOVEMENTS = (
     Movement("ptn_a1b2c3d4e5f6", Direction.INTO_CHANNEL, 2, 5, 1),
     Movement("ptn_0f1e2d3c4b5a", Direction.INTO_CHANNEL, 1, 1155, 2),
 )
+CORRECTIONS = (
+    Correction(
+        "adj_5a5a5a5a5a5a5a5a",
+        "ptn_a1b2c3d4e5f6",
+        "stm_0123456789abcdef",
+        "prd_20261201T090000Z",
+        Direction.OUT_OF_CHANNEL,
+        1,
+        -3,
+        "3 miles of an exchange counted twice",
+    ),
+)
 PRICES = {
     ("ptn_a1b2c3d4e5f6", 1): Price(Decimal("0.5"), "EUR"),
     ("ptn_a1b2c3d4e5f6", 2): Price(Decimal("0.35"), "EUR"),
     ("ptn_0f1e2d3c4b5a", 1): Price(Decimal("0.125"), "EUR"),
 }
 TITLES = {
-    "ptn_a1b2c3d4e5f6": "two rule versions out of the channel, one line into it, rounded half to even",
+    "ptn_a1b2c3d4e5f6": (
+        "two rule versions out of the channel, one line into it, rounded half to even;"
+        " a correction of an earlier statement (-1.5 rounds to -2)"
+    ),
     "ptn_0f1e2d3c4b5a": "one line into the channel; non-ASCII text in the programme's name",
     "ptn_99aa88bb77cc": "a channel that moved nothing: no lines, no totals; a quote in its name",
 }
@@ -54,7 +69,7 @@ TITLES = {
 def vectors() -> dict[str, Any]:
     key = StatementKey(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(SEED)))
     by_id = {c.partner_id: c for c in CHANNELS}
-    made = [make(PERIOD, by_id[s.channel_id], s, key) for s in settle(by_id, MOVEMENTS, PRICES)]
+    made = [make(PERIOD, by_id[s.channel_id], s, key) for s in settle(by_id, MOVEMENTS, PRICES, CORRECTIONS)]
     return {
         "about": "Settlement statements (docs/clearing.md): content is the UTF-8 bytes of an RFC 8785 JSON "
         "object; content_sha256 = SHA-256(content); signature = Ed25519(statement key, content_sha256); "

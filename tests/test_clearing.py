@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from clearpoint.formats import statements as form
 from clearpoint.platform import migrate
-from clearpoint.platform.clearing import periods, schedule
+from clearpoint.platform.clearing import adjustments, periods, schedule
+from clearpoint.platform.clearing.reconciliation import reconcile
 from clearpoint.platform.clearing.runner import Clearing, ClearingBusy
 from clearpoint.platform.clearing.settlement import Direction, Movement, Price, line, net_positions, settle
 from clearpoint.platform.clearing.statements import StatementKey
@@ -90,6 +91,16 @@ async def test_two_periods_settled_as_by_hand(books: Books) -> None:
     await books.exchange(a, b, 400, True, True)  # A v2: 400 out; B v2: 326 stars in
     clock.now_us = at(10, 20)
     await books.exchange(None, c, 20, None, True)  # C v1: 30 gems in
+    clock.now_us = at(10, 30)  # Alpha refunded 100 miles of period 1's v1 exchange: corrected in period 2
+    async with books.db.read() as conn:
+        alpha_p1 = await conn.scalar(
+            select(statements_table.c.statement_id).where(
+                statements_table.c.channel_id == a.partner_id, statements_table.c.period_number == 1
+            )
+        )
+    fix = adjustments.Request(a.partner_id, alpha_p1, "out_of_channel", -100, 1, "100 miles refunded by Alpha")
+    async with books.db.write() as conn:
+        correction = await adjustments.record(conn, fix, clock())
     clock.now_us = at(11, 0, 30)
     assert [x.period.number for x in await books.clearing.run()] == [2]
 
@@ -106,6 +117,22 @@ async def test_two_periods_settled_as_by_hand(books: Books) -> None:
     assert totals_of(got[(1, b.partner_id)][0]) == [("EUR", "0", "144", "144")]
     assert lines_of(got[(1, c.partner_id)][0]) == [] and totals_of(got[(1, c.partner_id)][0]) == []
     assert lines_of(got[(2, a.partner_id)][0]) == [(eur_out, "2", "500", "0.35", "175", "175")]
+    assert body(got[(2, a.partner_id)][0])["adjustments"] == [
+        {
+            "adjustment_id": correction.adjustment_id,
+            "corrects": {"statement_id": alpha_p1, "period_id": "prd_20261201T100000Z"},
+            "reason": "100 miles refunded by Alpha",
+            "direction": "out_of_channel",
+            "rule_version": "1",
+            "points": "-100",
+            "transfers": "1",
+            "price": "0.5",
+            "currency": "EUR",
+            "exact_amount": "-50",
+            "amount": "-50",
+        }
+    ]
+    assert totals_of(got[(2, a.partner_id)][0]) == [("EUR", "125", "0", "-125")]
     assert lines_of(got[(2, b.partner_id)][0]) == [
         (eur_in, "1", "163", "0.125", "20.375", "20"),
         (eur_in, "2", "326", "0.2", "65.2", "65"),
@@ -119,7 +146,7 @@ async def test_two_periods_settled_as_by_hand(books: Books) -> None:
         summaries = dict((await conn.execute(select(periods_table.c.number, periods_table.c.summary))).all())
     p2 = json.loads(summaries[2])["currencies"]
     nets = {x["currency"]: ({y["channel"]: y["net_to_channel"] for y in x["channels"]}, x["platform"]) for x in p2}
-    assert nets["EUR"] == ({a.partner_id: "-175", b.partner_id: "85"}, "90")
+    assert nets["EUR"] == ({a.partner_id: "-125", b.partner_id: "85"}, "40")
     assert nets["USD"] == ({c.partner_id: "68"}, "-68")
     assert json.loads(summaries[1])["currencies"][0]["platform"] == "601"
 
@@ -147,9 +174,14 @@ async def test_two_periods_settled_as_by_hand(books: Books) -> None:
         }
         assert await periods.ledger_totals(conn, second, first, listed) == {
             (a.partner_id, Direction.OUT_OF_CHANNEL): 500,
+            (a.partner_id, Direction.INTO_CHANNEL): 100,  # the correction: the refunded miles back
             (b.partner_id, Direction.INTO_CHANNEL): 489,
             (c.partner_id, Direction.INTO_CHANNEL): 30,
         }
+
+    for number in (1, 2):
+        report = await reconcile(books.clearing, number)
+        assert report.agrees, report
 
     # Running again writes nothing and changes nothing.
     assert await books.clearing.run() == []

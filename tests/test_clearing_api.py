@@ -211,3 +211,69 @@ async def test_a_partner_exports_a_statement_as_csv_and_json_and_verifies_it_lat
         "statements", "export", statement_id, "--public-key", "11" * 32, api_key=key, target=target
     )
     assert code == 1 and "the signature does not match" in err
+
+
+async def test_an_operator_corrects_a_closed_statement_in_a_later_period(
+    cleared: tuple[Books, RunningPlatform],
+) -> None:
+    books, running = cleared
+    op = running.operator()
+    alpha = as_partner(books, running, books.a.partner_id)
+    (closed,) = (await alpha.clearing.ListStatements(C.ListStatementsRequest(), metadata=alpha.metadata)).statements
+    good = C.RecordAdjustmentRequest(
+        request_id="fix-1",
+        channel_id=books.a.partner_id,
+        statement_id=closed.statement_id,
+        direction="out_of_channel",
+        points=-100,
+        rule_version=2,
+        reason="100 miles refunded by Alpha",
+    )
+    refusals = [
+        ({"points": 0}, "FIELD_INVALID", "points"),
+        ({"points": 10**16}, "FIELD_INVALID", "points"),
+        ({"direction": "sideways"}, "FIELD_INVALID", "direction"),
+        ({"statement_id": "stm_0000000000000000"}, "STATEMENT_UNKNOWN", "statement_id"),
+        ({"channel_id": books.b.partner_id}, "FIELD_INVALID", "channel_id"),
+        ({"rule_version": 9}, "FIELD_INVALID", "rule_version"),
+        ({"reason": ""}, "FIELD_INVALID", "reason"),
+        ({"reason": "nul\x00"}, "FIELD_INVALID", "reason"),
+    ]
+    for n, (changes, reason, field) in enumerate(refusals):
+        bad = C.RecordAdjustmentRequest()
+        bad.CopyFrom(good)
+        bad.request_id = f"bad-{n}"
+        for name, value in changes.items():
+            setattr(bad, name, value)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await op.clearing.RecordAdjustment(bad, metadata=op.metadata)
+        refused = refusal_of(err.value)
+        assert (refused.reason, refused.metadata.get("field")) == (reason, field), changes
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await alpha.clearing.RecordAdjustment(good, metadata=alpha.metadata)
+    assert refusal_of(err.value).reason == "PERMISSION_DENIED"
+
+    made = await op.clearing.RecordAdjustment(good, metadata=op.metadata)
+    assert made.corrects_period_id == "prd_20261201T100000Z"
+    assert await op.clearing.RecordAdjustment(good, metadata=op.metadata) == made  # a replay
+    other = C.RecordAdjustmentRequest()
+    other.CopyFrom(good)
+    other.points = -99
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await op.clearing.RecordAdjustment(other, metadata=op.metadata)
+    assert refusal_of(err.value).reason == "REQUEST_ID_REUSED"
+
+    platform = running.server.platform
+    platform.clock.now_us = at(11, 0, 30)  # type: ignore[attr-defined]
+    platform.clearing.schedule = books.clearing.schedule
+    await platform.clearing.run()
+    page = await alpha.clearing.ListStatements(C.ListStatementsRequest(page_size=1), metadata=alpha.metadata)
+    (second,) = page.statements
+    assert second.period_number == 2
+    (fix,) = json.loads(second.content)["adjustments"]
+    assert (fix["adjustment_id"], fix["corrects"]["statement_id"], fix["amount"]) == (
+        made.adjustment_id,
+        closed.statement_id,
+        "-35",
+    )
+    assert [(t.owed_by_channel, t.net_to_channel) for t in second.totals] == [(-35, 35)]

@@ -95,6 +95,32 @@ class WatchStatementsRequest(_message.Message):
     after_period_number: int
     def __init__(self, after_period_number: _Optional[int] = ...) -> None: ...
 
+class RecordAdjustmentRequest(_message.Message):
+    __slots__ = ("request_id", "channel_id", "statement_id", "direction", "points", "rule_version", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    RULE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    channel_id: str
+    statement_id: str
+    direction: str
+    points: int
+    rule_version: int
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., channel_id: _Optional[str] = ..., statement_id: _Optional[str] = ..., direction: _Optional[str] = ..., points: _Optional[int] = ..., rule_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RecordAdjustmentResponse(_message.Message):
+    __slots__ = ("adjustment_id", "corrects_period_id")
+    ADJUSTMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CORRECTS_PERIOD_ID_FIELD_NUMBER: _ClassVar[int]
+    adjustment_id: str
+    corrects_period_id: str
+    def __init__(self, adjustment_id: _Optional[str] = ..., corrects_period_id: _Optional[str] = ...) -> None: ...
+
 class WatchStatementsResponse(_message.Message):
     __slots__ = ("statement",)
     STATEMENT_FIELD_NUMBER: _ClassVar[int]

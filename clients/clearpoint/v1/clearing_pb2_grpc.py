@@ -64,6 +64,11 @@ class ClearingServiceStub:
                 request_serializer=clearpoint_dot_v1_dot_clearing__pb2.WatchStatementsRequest.SerializeToString,
                 response_deserializer=clearpoint_dot_v1_dot_clearing__pb2.WatchStatementsResponse.FromString,
                 _registered_method=True)
+        self.RecordAdjustment = channel.unary_unary(
+                '/clearpoint.v1.ClearingService/RecordAdjustment',
+                request_serializer=clearpoint_dot_v1_dot_clearing__pb2.RecordAdjustmentRequest.SerializeToString,
+                response_deserializer=clearpoint_dot_v1_dot_clearing__pb2.RecordAdjustmentResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingServiceServicer:
@@ -107,6 +112,15 @@ class ClearingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordAdjustment(self, request, context):
+        """Operators: corrects a closed statement. Closed statements are never edited: the correction
+        moves its points in the ledger now and is settled, naming the statement it corrects, in the
+        statement of the period it lands in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +143,11 @@ def add_ClearingServiceServicer_to_server(servicer, server):
                     servicer.WatchStatements,
                     request_deserializer=clearpoint_dot_v1_dot_clearing__pb2.WatchStatementsRequest.FromString,
                     response_serializer=clearpoint_dot_v1_dot_clearing__pb2.WatchStatementsResponse.SerializeToString,
+            ),
+            'RecordAdjustment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAdjustment,
+                    request_deserializer=clearpoint_dot_v1_dot_clearing__pb2.RecordAdjustmentRequest.FromString,
+                    response_serializer=clearpoint_dot_v1_dot_clearing__pb2.RecordAdjustmentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -249,6 +268,33 @@ class ClearingService:
             '/clearpoint.v1.ClearingService/WatchStatements',
             clearpoint_dot_v1_dot_clearing__pb2.WatchStatementsRequest.SerializeToString,
             clearpoint_dot_v1_dot_clearing__pb2.WatchStatementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAdjustment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearpoint.v1.ClearingService/RecordAdjustment',
+            clearpoint_dot_v1_dot_clearing__pb2.RecordAdjustmentRequest.SerializeToString,
+            clearpoint_dot_v1_dot_clearing__pb2.RecordAdjustmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

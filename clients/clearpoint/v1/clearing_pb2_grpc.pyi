@@ -51,6 +51,11 @@ class ClearingServiceStub:
     """Statements, newest period first: the caller's own (a partner), or any channel's (an operator)."""
     WatchStatements: _grpc.UnaryStreamMultiCallable[_clearing_pb2.WatchStatementsRequest, _clearing_pb2.WatchStatementsResponse]
     """The caller's statements after a period number, then each new one as its period closes."""
+    RecordAdjustment: _grpc.UnaryUnaryMultiCallable[_clearing_pb2.RecordAdjustmentRequest, _clearing_pb2.RecordAdjustmentResponse]
+    """Operators: corrects a closed statement. Closed statements are never edited: the correction
+    moves its points in the ledger now and is settled, naming the statement it corrects, in the
+    statement of the period it lands in.
+    """
 
 @_typing.type_check_only
 class ClearingServiceAsyncStub(ClearingServiceStub):
@@ -75,6 +80,11 @@ class ClearingServiceAsyncStub(ClearingServiceStub):
     """Statements, newest period first: the caller's own (a partner), or any channel's (an operator)."""
     WatchStatements: _aio.UnaryStreamMultiCallable[_clearing_pb2.WatchStatementsRequest, _clearing_pb2.WatchStatementsResponse]  # type: ignore[assignment]
     """The caller's statements after a period number, then each new one as its period closes."""
+    RecordAdjustment: _aio.UnaryUnaryMultiCallable[_clearing_pb2.RecordAdjustmentRequest, _clearing_pb2.RecordAdjustmentResponse]  # type: ignore[assignment]
+    """Operators: corrects a closed statement. Closed statements are never edited: the correction
+    moves its points in the ledger now and is settled, naming the statement it corrects, in the
+    statement of the period it lands in.
+    """
 
 class ClearingServiceServicer(metaclass=_abc_1.ABCMeta):
     """ClearingService: each period's settlement statements, for the channels they settle with.
@@ -120,5 +130,16 @@ class ClearingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_clearing_pb2.WatchStatementsResponse], _abc.AsyncIterator[_clearing_pb2.WatchStatementsResponse]]:
         """The caller's statements after a period number, then each new one as its period closes."""
+
+    @_abc_1.abstractmethod
+    def RecordAdjustment(
+        self,
+        request: _clearing_pb2.RecordAdjustmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clearing_pb2.RecordAdjustmentResponse, _abc.Awaitable[_clearing_pb2.RecordAdjustmentResponse]]:
+        """Operators: corrects a closed statement. Closed statements are never edited: the correction
+        moves its points in the ledger now and is settled, naming the statement it corrects, in the
+        statement of the period it lands in.
+        """
 
 def add_ClearingServiceServicer_to_server(servicer: ClearingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

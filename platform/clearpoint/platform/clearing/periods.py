@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # What counts: transfers that are final (posted at once, or the post of a pending one); a void moves nothing.
 _FINAL = (ledger.Kind.POSTED.value, ledger.Kind.POST.value)
+EXCHANGE = "exchange"  # the ledger code of an exchange's legs
 
 
 class State(StrEnum):
@@ -123,8 +124,8 @@ def channel_accounts(listed: Sequence[Channel]) -> dict[str, str]:
 async def movements(
     conn: AsyncConnection, period: Period, previous: Period | None, listed: Sequence[Channel]
 ) -> list[Movement]:
-    """The period's final movements on channels' accounts, per channel, direction and rule version:
-    one GROUP BY over the ledger."""
+    """The period's final exchange movements on channels' accounts, per channel, direction and rule
+    version: one GROUP BY over the ledger. (Corrections are settled apart, each on its own line.)"""
     owners = channel_accounts(listed)
     rows = await conn.execute(
         select(
@@ -134,7 +135,12 @@ async def movements(
             func.sum(transfers.c.amount).label("points"),
             func.count().label("n"),
         )
-        .where(transfers.c.kind.in_(_FINAL), transfers.c.rule_version.is_not(None), in_period(period, previous))
+        .where(
+            transfers.c.kind.in_(_FINAL),
+            transfers.c.code == EXCHANGE,
+            transfers.c.rule_version.is_not(None),
+            in_period(period, previous),
+        )
         .group_by(transfers.c.debit_account, transfers.c.credit_account, transfers.c.rule_version)
     )
     found = []

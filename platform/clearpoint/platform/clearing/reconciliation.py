@@ -63,8 +63,15 @@ async def reconcile(clearing: Clearing, number: int) -> Report:
     expected = {s.statement_id: s.content for s in again}
     for row in stored:
         content = bytes(row.content)
-        for line in json.loads(content)["lines"]:
+        body = json.loads(content)
+        for line in body["lines"]:
             in_statements[(row.channel_id, Direction(line["direction"]))] += int(line["points"])
+        for fix in body["adjustments"]:  # a negative correction moves points the other way
+            points = int(fix["points"])
+            way = Direction(fix["direction"])
+            if points < 0:
+                way = Direction.INTO_CHANNEL if way is Direction.OUT_OF_CHANNEL else Direction.OUT_OF_CHANNEL
+            in_statements[(row.channel_id, way)] += abs(points)
         if row.key_id != clearing.key.key_id:
             problems.append((row.statement_id, f"signed by key {row.key_id}, not the platform's {clearing.key.key_id}"))
         else:

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from clearpoint.platform.clearing import periods, statements
+from clearpoint.platform.clearing import adjustments, periods, statements
 from clearpoint.platform.clearing.periods import Period, State
 from clearpoint.platform.clearing.schedule import Schedule, rfc3339
 from clearpoint.platform.clearing.settlement import Price, net_positions, settle
@@ -126,11 +126,12 @@ class Clearing:
             previous = await periods.by_number(conn, info.number - 1)
             listed = await channels.registered_before(conn, info.end_us)
             moved = await periods.movements(conn, period, previous, listed)
+            corrections = await adjustments.landed_in(conn, period, previous)
             prices: dict[tuple[str, int], Price] = {}
-            for channel_id in sorted({m.channel_id for m in moved}):
+            for channel_id in sorted({m.channel_id for m in moved} | {c.channel_id for c in corrections}):
                 for rule in await channels.history(conn, channel_id):
                     prices[(channel_id, rule.version)] = Price(rule.price, rule.currency)
-        settled = settle((c.partner_id for c in listed), moved, prices)
+        settled = settle((c.partner_id for c in listed), moved, prices, corrections)
         by_id = {c.partner_id: c for c in listed}
         made = [statements.make(info, by_id[s.channel_id], s, self.key) for s in settled]
         return made, statements.summary(info, net_positions(settled)), sum(m.transfers for m in moved)

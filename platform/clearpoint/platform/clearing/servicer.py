@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from clearpoint.platform.clearing import published, wire
+from clearpoint.platform.clearing import adjustments, published, wire
 from clearpoint.platform.core.errors import Reason, Refusal, field_invalid
 from clearpoint.platform.core.paging import next_page
 from clearpoint.platform.core.principals import Role, current_principal
-from clearpoint.platform.edge import PARTNERS, Context, Service
+from clearpoint.platform.edge import OPERATORS, PARTNERS, Context, Service, once
 from clearpoint.v1 import clearing_pb2, clearing_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
     from clearpoint.platform.app import Platform
@@ -65,6 +66,25 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
                         yield C.WatchStatementsResponse(statement=wire.statement(found, period))
                         sent = found.period_number
 
+    async def RecordAdjustment(
+        self, request: C.RecordAdjustmentRequest, context: Context
+    ) -> C.RecordAdjustmentResponse:
+        async def work(conn: AsyncConnection) -> C.RecordAdjustmentResponse:
+            asked = adjustments.Request(
+                request.channel_id,
+                request.statement_id,
+                request.direction,
+                request.points,
+                request.rule_version,
+                request.reason,
+            )
+            made = await adjustments.record(conn, asked, self.p.clock())
+            return C.RecordAdjustmentResponse(
+                adjustment_id=made.adjustment_id, corrects_period_id=made.corrects_period_id
+            )
+
+        return await once(self.p, "RecordAdjustment", request, C.RecordAdjustmentResponse, work)
+
 
 SERVICE = Service(
     descriptor=C.DESCRIPTOR.services_by_name["ClearingService"],
@@ -73,4 +93,5 @@ SERVICE = Service(
     stub=clearing_pb2_grpc.ClearingServiceStub,
     client_name="clearing",
     access=PARTNERS,
+    overrides={"RecordAdjustment": OPERATORS},
 )

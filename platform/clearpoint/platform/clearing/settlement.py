@@ -35,6 +35,21 @@ class Movement:
 
 
 @dataclass(frozen=True, slots=True)
+class Correction:
+    """An operator's correction of a closed period's statement, settled in the period it lands in:
+    `points` more (or, negative, fewer) in `direction` than that statement counted."""
+
+    adjustment_id: str
+    channel_id: str
+    corrects_statement_id: str
+    corrects_period_id: str
+    direction: Direction
+    rule_version: int
+    points: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Price:
     price: Decimal  # minor units of `currency` per point
     currency: str
@@ -53,6 +68,12 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class Adjustment:
+    correction: Correction
+    line: Line  # the correction priced as a line is (its points and amount may be negative)
+
+
+@dataclass(frozen=True, slots=True)
 class Total:
     currency: str
     owed_by_channel: int
@@ -68,6 +89,7 @@ class Total:
 class ChannelSettlement:
     channel_id: str
     lines: tuple[Line, ...]
+    adjustments: tuple[Adjustment, ...]
     totals: tuple[Total, ...]
 
 
@@ -101,20 +123,35 @@ def line(movement: Movement, price: Price) -> Line:
 
 
 def settle(
-    channel_ids: Iterable[str], movements: Iterable[Movement], prices: Mapping[tuple[str, int], Price]
+    channel_ids: Iterable[str],
+    movements: Iterable[Movement],
+    prices: Mapping[tuple[str, int], Price],
+    corrections: Iterable[Correction] = (),
 ) -> list[ChannelSettlement]:
     """Every channel's settlement, one for each of `channel_ids` (a channel that moved nothing has an
-    empty one). `prices` holds each (channel, rule version) a movement names."""
+    empty one). `prices` holds each (channel, rule version) a movement or correction names."""
     by_channel: defaultdict[str, list[Movement]] = defaultdict(list)
     for m in movements:
         by_channel[m.channel_id].append(m)
+    fixes: defaultdict[str, list[Correction]] = defaultdict(list)
+    for c in corrections:
+        fixes[c.channel_id].append(c)
     settled = []
     for channel_id in sorted(set(channel_ids)):
         moved = sorted(by_channel.pop(channel_id, []), key=lambda m: (m.direction.value, m.rule_version))
         lines = tuple(line(m, prices[(channel_id, m.rule_version)]) for m in moved)
-        settled.append(ChannelSettlement(channel_id, lines, _totals(lines)))
-    if by_channel:
-        raise ValueError(f"movements of channels not being settled: {', '.join(sorted(by_channel))}")
+        adjusted = tuple(
+            Adjustment(
+                c,
+                line(
+                    Movement(channel_id, c.direction, c.rule_version, c.points, 1), prices[(channel_id, c.rule_version)]
+                ),
+            )
+            for c in sorted(fixes.pop(channel_id, []), key=lambda c: c.adjustment_id)
+        )
+        settled.append(ChannelSettlement(channel_id, lines, adjusted, _totals([*lines, *(a.line for a in adjusted)])))
+    if by_channel or fixes:
+        raise ValueError(f"movements of channels not being settled: {', '.join(sorted({*by_channel, *fixes}))}")
     return settled
 
 

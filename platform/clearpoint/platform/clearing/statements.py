@@ -13,7 +13,7 @@ from typing import Any
 
 from clearpoint.formats import statements as form
 from clearpoint.platform.clearing.schedule import rfc3339
-from clearpoint.platform.clearing.settlement import ChannelSettlement, Line, NetPosition, Total
+from clearpoint.platform.clearing.settlement import Adjustment, ChannelSettlement, Line, NetPosition, Total
 from clearpoint.platform.exchange.channels import Channel
 from clearpoint.platform.exchange.rules import plain
 from clearpoint.platform.keys.master_key import MasterKey
@@ -89,6 +89,7 @@ def make(period: PeriodInfo, channel: Channel, settled: ChannelSettlement, key: 
                 "end": rfc3339(period.end_us),
             },
             "lines": [_line(x) for x in settled.lines],
+            "adjustments": [_adjustment(a) for a in settled.adjustments],
             "totals": [_total(t) for t in settled.totals],
         }
     )
@@ -131,6 +132,16 @@ def _line(x: Line) -> dict[str, Any]:
         "currency": x.currency,
         "exact_amount": plain(x.exact),
         "amount": str(x.amount),
+    }
+
+
+def _adjustment(a: Adjustment) -> dict[str, Any]:
+    c = a.correction
+    return {
+        "adjustment_id": c.adjustment_id,
+        "corrects": {"statement_id": c.corrects_statement_id, "period_id": c.corrects_period_id},
+        "reason": c.reason,
+        **_line(a.line),
     }
 
 

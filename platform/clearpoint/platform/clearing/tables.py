@@ -49,6 +49,26 @@ statements = Table(
 Index("uq_clearing_statements_channel_period", statements.c.channel_id, statements.c.period_id, unique=True)
 Index("ix_clearing_statements_channel_number", statements.c.channel_id, statements.c.period_number)
 
+adjustments = Table(
+    "clearing_adjustments",
+    metadata,
+    # A correction of a closed period's statement, settled in the period its ledger transfer lands in.
+    Column("adjustment_id", String(32), primary_key=True),
+    Column("channel_id", String(32), ForeignKey("channels.partner_id"), nullable=False),
+    Column("corrects_statement_id", String(32), ForeignKey("clearing_statements.statement_id"), nullable=False),
+    # The statement's direction it corrects, by how many points (negative: fewer than were counted),
+    # priced at the rule version it names.
+    Column("direction", String(16), nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("reason", String(200), nullable=False),
+    # The ledger transaction that moves the points (one posted transfer, code "correction").
+    Column("txn_id", String(32), nullable=False, unique=True),
+    Column("created_us", BigInteger, nullable=False),
+    CheckConstraint("direction IN ('out_of_channel', 'into_channel')", name="direction"),
+    CheckConstraint("points <> 0", name="points"),
+)
+
 lease = Table(
     "clearing_lease",
     metadata,

@@ -18,6 +18,7 @@ _LENGTHS = {
     "enr": 6,
     "mbr": 8,
     "xch": 8,
+    "adj": 8,
 }
 
 

@@ -1,4 +1,4 @@
-"""clearing: periods, statements, the runner's lease; the rule version on priced ledger legs
+"""clearing: periods, statements, adjustments, the runner's lease; the rule version on priced legs
 
 A channel's legs of an exchange (and the transfers that resolve them) carry the version of the
 channel's rule they are priced at, so clearing sums a period's movements per version in one
@@ -74,6 +74,32 @@ def upgrade() -> None:
         batch_op.create_index("ix_clearing_statements_channel_number", ["channel_id", "period_number"], unique=False)
         batch_op.create_index("uq_clearing_statements_channel_period", ["channel_id", "period_id"], unique=True)
 
+    op.create_table(
+        "clearing_adjustments",
+        sa.Column("adjustment_id", sa.String(length=32), nullable=False),
+        sa.Column("channel_id", sa.String(length=32), nullable=False),
+        sa.Column("corrects_statement_id", sa.String(length=32), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("points", sa.BigInteger(), nullable=False),
+        sa.Column("rule_version", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("txn_id", sa.String(length=32), nullable=False),
+        sa.Column("created_us", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "direction IN ('out_of_channel', 'into_channel')", name=op.f("ck_clearing_adjustments_direction")
+        ),
+        sa.CheckConstraint("points <> 0", name=op.f("ck_clearing_adjustments_points")),
+        sa.ForeignKeyConstraint(
+            ["channel_id"], ["channels.partner_id"], name=op.f("fk_clearing_adjustments_channel_id_channels")
+        ),
+        sa.ForeignKeyConstraint(
+            ["corrects_statement_id"],
+            ["clearing_statements.statement_id"],
+            name=op.f("fk_clearing_adjustments_corrects_statement_id_clearing_statements"),
+        ),
+        sa.PrimaryKeyConstraint("adjustment_id", name=op.f("pk_clearing_adjustments")),
+        sa.UniqueConstraint("txn_id", name=op.f("uq_clearing_adjustments_txn_id")),
+    )
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rule_version", sa.Integer(), nullable=True))
     # The from-channel's leg is leg 0 of an exchange's out side; the to-channel's is leg 1 of its in
@@ -105,6 +131,7 @@ def downgrade() -> None:
     # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35 and later): a batch copy of the table would
     # break the foreign keys that point at it.
     op.drop_column("ledger_transfers", "rule_version")
+    op.drop_table("clearing_adjustments")
 
     with op.batch_alter_table("clearing_statements", schema=None) as batch_op:
         batch_op.drop_index("uq_clearing_statements_channel_period")
