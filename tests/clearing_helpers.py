@@ -65,12 +65,13 @@ class Books:
             return {(r.period_number, r.channel_id): (bytes(r.content), bytes(r.signature)) for r in rows}
 
 
-async def open_books(url: str) -> Books:
-    """Three channels (their rules as Books says), a member linked to all three, at 09:30 on 1 December
-    2026; clearing hourly, signed with the session's master key."""
+async def open_books(url: str, start_us: int | None = None) -> Books:
+    """Three channels (their rules as Books says, times counted from the start), a member linked to
+    all three, at 09:30 on 1 December 2026 (or `start_us`); clearing hourly, signed with the
+    session's master key."""
     db = Database(url)
     await migrate.upgrade(db)
-    clock = ManualClock(at(9, 30))
+    clock = ManualClock(at(9, 30) if start_us is None else start_us)
     now = clock()
     async with db.write() as conn:
         a, b, c, op, keys = await principals(conn, now)
@@ -83,7 +84,7 @@ async def open_books(url: str) -> Books:
         await channels.publish(
             conn,
             channel_rule(
-                pid, at(9, 40), to_platform=Decimal("0.25"), fee_percent=Decimal("1.5"), price=Decimal("0.35")
+                pid, now + 600_000_000, to_platform=Decimal("0.25"), fee_percent=Decimal("1.5"), price=Decimal("0.35")
             ),
             now,
         )
@@ -91,7 +92,9 @@ async def open_books(url: str) -> Books:
             conn, channel_rule(b.partner_id, now, from_platform=Decimal("3.333333"), price=Decimal("0.125")), now
         )
         await channels.publish(
-            conn, channel_rule(b.partner_id, at(10, 1), from_platform=Decimal("3.333333"), price=Decimal("0.2")), now
+            conn,
+            channel_rule(b.partner_id, now + 1_860_000_000, from_platform=Decimal("3.333333"), price=Decimal("0.2")),
+            now,
         )
         await channels.publish(
             conn,
