@@ -311,7 +311,10 @@ async def test_two_platform_processes_at_a_periods_end_clear_it_once(own_databas
     finally:
         for p in procs:
             p.stop()
-    closers = [p for p in procs if any("clearing: period 1 closed" in x for x in p.err)]
-    assert len(closers) == 1, [p.err for p in procs]
     got = await _statements(own_database_url)
-    assert sorted(n for n, _ in got) == [1, 1, 1]
+    numbers = sorted({n for n, _ in got})
+    assert numbers and numbers[0] == 1  # (a slow start under load may find a second period ended too)
+    for n in numbers:
+        closers = [p for p in procs if any(f"clearing: period {n} closed" in x for x in p.err)]
+        assert len(closers) == 1, (n, [p.err for p in procs])
+    assert len(got) == 3 * len(numbers)
