@@ -116,16 +116,53 @@ async def test_a_call_without_a_key_is_told_how_to_send_one(platform: RunningPla
     assert "x-api-key" in (err.value.details() or "")
 
 
+@pytest.mark.parametrize(
+    ("method", "shape", "where"),
+    [
+        ("/clearpoint.v1.RedemptionService/Redeem", "unary_unary", "the request"),
+        ("/clearpoint.v1.CampaignService/WatchCampaignProgress", "unary_stream", "the request"),
+        ("/clearpoint.v1.AgentService/StreamScans", "stream_stream", "a message on the stream"),
+    ],
+)
 async def test_an_undecodable_request_is_refused_naming_the_request_and_the_method(
-    platform: RunningPlatform, partner: Client
+    platform: RunningPlatform, partner: Client, method: str, shape: str, where: str
 ) -> None:
-    method = "/clearpoint.v1.RedemptionService/Redeem"
-    call = partner.channel.unary_unary(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    """Whatever the call's shape, bytes that are not its message are FIELD_INVALID, and the text says
+    which message, of which method, and what the decoder found."""
+    call = getattr(partner.channel, shape)(method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    garbage = b"\xff" * 64
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await call(b"\xff" * 64, metadata=partner.metadata, timeout=10)
+        if shape == "unary_unary":
+            await call(garbage, metadata=partner.metadata, timeout=10)
+        elif shape == "unary_stream":
+            await call(garbage, metadata=partner.metadata, timeout=10).read()
+        else:
+            stream = call(metadata=partner.metadata, timeout=10)
+            await stream.write(garbage)
+            for _ in range(3):  # the platform's challenge comes first
+                await stream.read()
     refusal = refusal_of(err.value)
     assert (refusal.reason, refusal.metadata["field"]) == ("FIELD_INVALID", "(request)")
-    assert method in (err.value.details() or "")
+    said = err.value.details() or ""
+    assert said.startswith(f"{where} is not a valid message for {method}: "), said
+    assert len(said) > len(f"{where} is not a valid message for {method}: ") + 3  # the decoder's words
+
+
+async def test_refusals_of_the_guard_say_what_to_do(platform: RunningPlatform, partner: Client) -> None:
+    anon = platform.client("")
+    request = partners_pb2.WhoAmIRequest()
+    for metadata, says in (
+        ((), "no API key: send it as the x-api-key metadata entry"),
+        ((("x-api-key", "cpk_not-a-key"),), "the API key is not valid"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await anon.partners.WhoAmI(request, metadata=metadata)
+        assert err.value.details() == says
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await partner.partners.CreatePartner(
+            partners_pb2.CreatePartnerRequest(request_id="r1", name="n"), metadata=partner.metadata
+        )
+    assert err.value.details() == "the partner role may not call /clearpoint.v1.PartnerService/CreatePartner"
 
 
 @pytest.mark.parametrize("raised", ["database away", "a bug"])

@@ -8,7 +8,7 @@ import time
 
 import grpc
 import pytest
-from clearpoint.v1 import campaigns_pb2, errors_pb2
+from clearpoint.v1 import campaigns_pb2, errors_pb2, partners_pb2
 
 from tests.helpers import Client, RunningPlatform, refusal_of
 
@@ -93,7 +93,8 @@ async def test_a_caller_holds_at_most_so_many_streams_and_is_told_why(platform: 
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     refusal = refusal_of(refused.value)
     assert refusal.reason == "TOO_MANY_STREAMS" and refusal.metadata == {"limit": "3"}
-    assert "3 streams open" in refusal.message
+    me = (await first.partners.WhoAmI(partners_pb2.WhoAmIRequest(), metadata=first.metadata)).partner
+    assert refusal.message.startswith(f"partner {me.partner_id} ({me.name}) already has 3 streams open")
 
     # Another caller is not held to the first one's count; the first gets a place back when one ends.
     theirs = await other.campaign(platform.clock())
