@@ -204,7 +204,7 @@ def keep(work: Path, found: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def retest_survivors(name: str, group: Group, jobs: int, only: str) -> dict[str, str]:
+def retest_survivors(name: str, group: Group, jobs: int, only: str, timeouts: bool = False) -> dict[str, str]:
     """Only the last run's survivors, against the current tests; the other verdicts are kept.
 
     Sound while only tests changed since that run (more tests can only kill more); after a change
@@ -216,8 +216,9 @@ def retest_survivors(name: str, group: Group, jobs: int, only: str) -> dict[str,
         sys.exit(f"no earlier run of group {name} to retest: run it without --retest-survivors first")
     saved = work / "verdicts.json"
     before: dict[str, str] = json.loads(saved.read_text()) if saved.exists() else verdicts(work)
-    survivors = sorted(m for m, status in before.items() if status == "survived" and fnmatch.fnmatch(m, only))
-    print(f"== {name}: retesting {len(survivors)} survivors of the last run", flush=True)
+    again = {"survived", "timeout"} if timeouts else {"survived"}
+    survivors = sorted(m for m, status in before.items() if status in again and fnmatch.fnmatch(m, only))
+    print(f"== {name}: retesting {len(survivors)} {' and '.join(sorted(again))} mutants of the last run", flush=True)
     print(f"   tests: {' '.join(tests_of(name, group))}", flush=True)
     if not survivors:
         return before
@@ -308,6 +309,11 @@ def main() -> None:
         help="rerun only the last run's survivors against the current tests (after adding tests; code unchanged)",
     )
     parser.add_argument(
+        "--timeouts",
+        action="store_true",
+        help="with --retest-survivors: the mutants that timed out too (a busy machine makes tests slow)",
+    )
+    parser.add_argument(
         "--only",
         default="*",
         metavar="GLOB",
@@ -322,7 +328,7 @@ def main() -> None:
     for name in names:
         group = GROUPS[name]
         if args.retest_survivors:
-            found = retest_survivors(name, group, args.jobs, args.only)
+            found = retest_survivors(name, group, args.jobs, args.only, args.timeouts)
         else:
             found = run_group(name, group, args.jobs)
         print()
