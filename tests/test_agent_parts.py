@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
@@ -199,6 +200,50 @@ async def test_journal_numbers_signs_and_keeps_scans_across_restarts(tmp_path: P
         await Journal.open(garbage, AGENT, key)
     with pytest.raises(JournalError, match="cannot be read as a journal"):
         read_claims(garbage)
+
+
+async def test_journal_appends_at_once_are_numbered_one_by_one(tmp_path: Path) -> None:
+    """Scans from several scanners arrive together: each is numbered, signed and committed alone, on
+    the journal's one thread (one SQLite connection has one transaction at a time), with nothing lost."""
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "journal.sqlite3"
+    journal = await Journal.open(path, AGENT, key)
+    before = time.time_ns() // 1000
+    made = await asyncio.gather(*(journal.append(_read(i, f"till-{i % 3}")) for i in range(40)))
+    after = time.time_ns() // 1000
+    assert sorted(s.sequence for s in made) == list(range(1, 41)) and journal.backlog == 40
+    # What append returns is what was committed, field for field.
+    assert await journal.unanswered(0, 100) == sorted(made, key=lambda s: s.sequence)
+    await journal.record_answer(Answer(1, Outcome.ACCEPTED, "", "ok"))
+    answered = time.time_ns() // 1000
+    await journal.close()
+    with sqlite3.connect(path) as db:
+        stamps = [row[0] for row in db.execute("SELECT journaled_us FROM scans ORDER BY sequence")]
+    assert all(type(t) is int and before <= t <= after for t in stamps)  # whole microseconds, now
+    (first,) = [c for c in read_claims(path) if c.sequence == 1]
+    assert type(first.answered_us) is int and after <= first.answered_us <= answered
+
+
+async def test_a_scan_that_fails_to_commit_leaves_the_journal_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure inside the commit (the disk, say) rolls the scan back, raises that failure, and
+    the next scan gets the number the failed one did not use."""
+    from clearpoint.scanner_agent import journal as journal_module
+
+    key = Ed25519PrivateKey.generate()
+    journal = await Journal.open(tmp_path / "journal.sqlite3", AGENT, key)
+    assert (await journal.append(_read(1))).sequence == 1
+
+    def broken() -> int:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(journal_module.time, "time_ns", broken)
+    with pytest.raises(OSError, match="disk went away"):
+        await journal.append(_read(2))
+    monkeypatch.undo()
+    assert (await journal.append(_read(3))).sequence == 2 and journal.backlog == 2
+    await journal.close()
 
 
 async def _synchronous(journal: Journal) -> int:

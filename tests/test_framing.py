@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from clearpoint.scanner_agent.aim import split_aim, symbology_name
 from clearpoint.scanner_agent.framing import (
     CR,
@@ -14,6 +15,7 @@ from clearpoint.scanner_agent.framing import (
     ProblemKind,
     StxEtxFramer,
     TerminatorFramer,
+    TextProfile,
     TimeoutFramer,
     lrc,
     text_profile,
@@ -421,3 +423,65 @@ def test_stx_etx_frames_carry_their_last_bytes_time_and_noise_is_counted_exactly
     assert noise.kind is ProblemKind.NOISE and noise.nbytes == 3 and frames(out) == [b"X"]
     (early,) = problems(StxEtxFramer().feed(b"\x02HALF\x02FULL\x03"))
     assert "a frame with no ETX before the next STX" in early.message
+
+
+def test_text_profiles_add_up_and_count_each_kind_of_byte() -> None:
+    """The counts behind a problem's line-error figure and its baud-rate hint."""
+    assert TextProfile(1, 2, 3, 4, False) + TextProfile(10, 20, 30, 40, True) == TextProfile(11, 22, 33, 44, True)
+    assert TextProfile(1, 0, 0, 0, False) + TextProfile(1, 0, 0, 0, False) == TextProfile(2, 0, 0, 0, False)
+    # NUL and SOH are controls; 0xFF is not UTF-8 (a stray high byte); NUL and 0xFF are what a wrong
+    # baud rate makes.
+    assert text_profile(b"\x00\xffA\x01") == TextProfile(4, 2, 3, 2, True)
+    assert text_profile(b"\x01") == TextProfile(1, 1, 1, 0, False)
+    assert text_profile("é".encode() + b"\x85") == TextProfile(3, 1, 1, 1, False)
+    assert TextProfile(8, 0, 0, 2, False).hint() == "; 2 bytes were not text — wrong baud rate or parity?"
+    assert TextProfile(9, 0, 0, 2, False).hint() == ""
+
+
+def test_every_problem_says_how_many_bytes_and_how_many_look_like_line_errors() -> None:
+    (garbage,) = TerminatorFramer(CR).feed(b"\x80\x00\xff\xfe\xf0\r")
+    assert garbage == Problem(
+        ProblemKind.GARBAGE,
+        5,
+        5,
+        "dropped a 5-byte frame that is not text (80 00 ff fe f0); 5 bytes were not text — wrong baud rate or parity?",
+    )
+    overflow, ok = TerminatorFramer(CR, max_len=4).feed(b"\xff\xff\xffABCDEF\rOK\r")
+    assert overflow == Problem(
+        ProblemKind.OVERFLOW,
+        9,
+        3,
+        "discarded 9 bytes without a terminator (max 4) — check the scanner's suffix setting;"
+        " 3 bytes were not text — wrong baud rate or parity?",
+    )
+    assert ok == Frame(b"OK", None)
+    quiet = TerminatorFramer(CR, stale_after=1.0)
+    assert quiet.feed(b"\xff\x00AB", now=0.0) == [] and quiet.deadline() == 1.0
+    assert quiet.idle(2.0) == [
+        Problem(
+            ProblemKind.INCOMPLETE,
+            4,
+            2,
+            "discarded 4 bytes that never got a terminator (ff 00 41 42) — check the scanner's suffix setting;"
+            " 2 bytes were not text — wrong baud rate or parity?",
+        )
+    ]
+    assert quiet.deadline() is None
+    gone = TerminatorFramer(CR)
+    gone.feed(b"\xffAB")
+    assert gone.reset() == Problem(ProblemKind.INCOMPLETE, 3, 1, "discarded a half frame of 3 bytes")
+
+
+def test_a_dropped_frame_shows_its_first_16_bytes() -> None:
+    (sixteen,) = TerminatorFramer(CR).feed(b"\x00" * 16 + b"\r")
+    assert sixteen.message.startswith("dropped a 16-byte frame that is not text (" + "00 " * 15 + "00);")
+    (seventeen,) = TerminatorFramer(CR).feed(b"\x00" * 17 + b"\r")
+    assert seventeen.message.startswith("dropped a 17-byte frame that is not text (" + "00 " * 15 + "00 …);")
+
+
+def test_framer_settings_that_cannot_work_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"^max_len must be at least 1$"):
+        TerminatorFramer(CR, max_len=0)
+    assert TerminatorFramer(CR, max_len=1).feed(b"A\r") == [Frame(b"A", None)]
+    with pytest.raises(ValueError, match=r"^terminator must not be empty$"):
+        TerminatorFramer(b"")
