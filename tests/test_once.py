@@ -17,7 +17,7 @@ from clearpoint.platform.core.database import Database
 from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.core.once import RequestKey, check_request_id, run_once
 from clearpoint.platform.core.tables import first_answers
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -172,3 +172,20 @@ async def test_a_twin_that_answers_while_a_refusal_is_being_kept_wins(
 
     monkeypatch.setattr(once, "record", twin_first)
     assert await run_once(db, clock, key, b"f", effect, encode, decode) == 4242
+
+
+async def test_a_request_counts_as_answered_only_under_its_whole_key(db: Database) -> None:
+    """The guard the claim statements put in their WHERE: principal, method and request id all match."""
+    clock, key, effect = ManualClock(), _key(), Effect(secrets.token_hex(4))
+    encode, decode = _codec()
+    await run_once(db, clock, key, b"f", effect, encode, decode)
+    asked = [
+        ((key.principal_id, key.method, key.request_id), True),
+        (("ptn_000000000000", key.method, key.request_id), False),
+        ((key.principal_id, "Other", key.request_id), False),
+        ((key.principal_id, key.method, "another-id"), False),
+    ]
+    async with db.read() as conn:
+        for (principal, method, request_id), expected in asked:
+            found = await conn.scalar(select(once.answered(literal(principal), literal(method), literal(request_id))))
+            assert bool(found) is expected, (principal, method, request_id)
