@@ -78,6 +78,13 @@ def test_a_store_id_allowed(store: str) -> None:
     check_store_id(store)
 
 
+def test_a_bad_store_id_is_named_store_id_where_the_caller_names_no_field() -> None:
+    """Redeem, ValidateCode and enrolment name the field store_id."""
+    with pytest.raises(Refusal) as caught:
+        check_store_id("")
+    assert caught.value.metadata["field"] == "store_id"
+
+
 @pytest.mark.parametrize("store", ["", "x" * 65, " a", "a ", "a\tb", "a\x00b", "a\nb"])
 def test_a_store_id_refused(store: str) -> None:
     with pytest.raises(Refusal) as caught:
