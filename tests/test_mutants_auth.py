@@ -145,7 +145,7 @@ async def test_an_undecodable_request_is_refused_naming_the_request_and_the_meth
     assert (refusal.reason, refusal.metadata["field"]) == ("FIELD_INVALID", "(request)")
     said = err.value.details() or ""
     assert said.startswith(f"{where} is not a valid message for {method}: "), said
-    assert len(said) > len(f"{where} is not a valid message for {method}: ") + 3  # the decoder's words
+    assert "Error parsing message" in said.removeprefix(f"{where} is not a valid message for {method}: ")
 
 
 async def test_refusals_of_the_guard_say_what_to_do(platform: RunningPlatform, partner: Client) -> None:
