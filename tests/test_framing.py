@@ -485,3 +485,54 @@ def test_framer_settings_that_cannot_work_are_refused() -> None:
     assert TerminatorFramer(CR, max_len=1).feed(b"A\r") == [Frame(b"A", None)]
     with pytest.raises(ValueError, match=r"^terminator must not be empty$"):
         TerminatorFramer(b"")
+
+
+def test_every_framer_takes_max_len_bytes_and_not_one_more() -> None:
+    assert frames(StxEtxFramer(max_len=4).feed(b"\x02ABCD\x03")) == [b"ABCD"]
+    (over,) = StxEtxFramer(max_len=4).feed(b"\x02ABCDE\x03")
+    assert (over.kind, over.nbytes) == (ProblemKind.OVERFLOW, 5)
+    at_most = TimeoutFramer(0.5, max_len=4)
+    at_most.feed(b"ABCD", 1.0)
+    assert at_most.idle(1.5) == [Frame(b"ABCD", 1.0)]  # a gap of exactly the timeout ends the frame
+    one_more = TimeoutFramer(0.5, max_len=4)
+    one_more.feed(b"ABCDE", 1.0)
+    (burst,) = one_more.idle(1.5)
+    assert (burst.kind, burst.nbytes) == (ProblemKind.OVERFLOW, 5)
+
+
+def test_a_timeout_framer_strips_only_what_it_is_told_to() -> None:
+    told = TimeoutFramer(0.5, strip=b"\r\n")
+    told.feed(b"AB \r\n", 1.0)
+    assert told.idle(1.6) == [Frame(b"AB ", 1.0)]  # the space is data
+    nothing = TimeoutFramer(0.5, strip=b"")
+    nothing.feed(b"AB\r\n", 1.0)
+    assert nothing.idle(1.6) == [Frame(b"AB\r\n", 1.0)]
+
+
+def test_stx_etx_frame_starts_found_in_order_and_at_a_chunks_last_byte() -> None:
+    out = StxEtxFramer().feed(b"\x02A\x02B\x02C\x03")
+    assert [p.kind for p in problems(out)] == [ProblemKind.INCOMPLETE, ProblemKind.INCOMPLETE]
+    assert frames(out) == [b"C"]
+    framer = StxEtxFramer()
+    (noise,) = framer.feed(b"noise\x02")
+    assert (noise.kind, noise.nbytes) == (ProblemKind.NOISE, 5)
+    assert frames(framer.feed(b"DATA\x03")) == [b"DATA"]
+
+
+@pytest.mark.parametrize(
+    ("terminator", "max_len", "chunks", "discarded"),
+    [
+        (CRLF, 4, [b"ABCDEFGH\r\nOK\r\n"], 8),
+        (CRLF, 4, [b"ABCDEFG", b"H\r", b"\nOK\r", b"\n"], 8),
+        (b"\r\n\r\n", 3, [b"ABCDEF\r\n", b"\r\nOK\r\n\r\n"], 6),
+    ],
+)
+def test_an_overlong_line_with_a_multi_byte_terminator_is_counted_exactly(
+    terminator: bytes, max_len: int, chunks: list[bytes], discarded: int
+) -> None:
+    """The terminator may straddle chunks: the bytes kept back while it might be arriving are counted
+    once, whichever chunk they came in."""
+    out = feed_chunks(TerminatorFramer(terminator, max_len=max_len), chunks)
+    (over,) = problems(out)
+    assert (over.kind, over.nbytes) == (ProblemKind.OVERFLOW, discarded)
+    assert frames(out) == [b"OK"]
