@@ -246,6 +246,20 @@ async def test_a_scan_that_fails_to_commit_leaves_the_journal_usable(
     await journal.close()
 
 
+async def test_journal_says_how_old_its_oldest_unanswered_scan_is(tmp_path: Path) -> None:
+    """What the backlog's age (on the console and in heartbeats) is measured from."""
+    journal = await Journal.open(tmp_path / "journal.sqlite3", AGENT, Ed25519PrivateKey.generate())
+    assert await journal.oldest_unanswered_us() is None
+    for i in (5, 3, 9):
+        await journal.append(_read(i))
+    assert await journal.oldest_unanswered_us() == _read(3).at_us
+    await journal.record_answer(Answer(2, Outcome.ACCEPTED, "", "ok"))  # the scan read at 3
+    assert await journal.oldest_unanswered_us() == _read(5).at_us
+    await journal.record_answers([Answer(1, Outcome.ACCEPTED, "", "ok"), Answer(3, Outcome.ACCEPTED, "", "ok")])
+    assert await journal.oldest_unanswered_us() is None
+    await journal.close()
+
+
 async def _synchronous(journal: Journal) -> int:
     """The journal connection's PRAGMA synchronous (2 is FULL), read on its own thread."""
     return int(await journal._call(lambda: journal._db.execute("PRAGMA synchronous").fetchone()[0]))  # type: ignore[union-attr]
