@@ -105,6 +105,18 @@ def own_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     _run_apart(_drop_pg_database(base, name))
 
 
+@pytest.fixture
+def own_pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, for what only PostgreSQL can show (processes on
+    several hosts sharing one database, writers racing inside it)."""
+    request.getfixturevalue("pg_url")  # skips, or fails where PostgreSQL is required, as the others do
+    base = _pg_url()
+    assert base is not None
+    url, name = _run_apart(_fresh_pg_database(base))
+    yield url
+    _run_apart(_drop_pg_database(base, name))
+
+
 # One master key for the session, as every process of one platform shares one.
 MASTER_KEY_RAW = secrets.token_bytes(32)
 MASTER_KEY = MasterKey(MASTER_KEY_RAW)

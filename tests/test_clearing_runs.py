@@ -14,13 +14,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from clearpoint.platform.clearing import periods
 from clearpoint.platform.clearing.reconciliation import reconcile
 from clearpoint.platform.clearing.settlement import Direction
 from clearpoint.platform.clearing.tables import periods as periods_table
 from clearpoint.platform.clearing.tables import statements as statements_table
-from clearpoint.platform.core.clock import system_clock
 from clearpoint.platform.core.database import Database
 from clearpoint.platform.exchange import channels
 from sqlalchemy import func, select, update
@@ -167,10 +165,9 @@ async def test_two_platform_processes_on_one_database_clear_each_period_once(own
     assert len(await _statements(own_database_url)) == 3 * len(numbers)
 
 
-async def test_exchanges_racing_the_cut_each_land_in_exactly_one_period(own_database_url: str) -> None:
-    if not own_database_url.startswith("postgresql"):
-        pytest.skip("the race is PostgreSQL's: SQLite runs one write transaction at a time")
-    books = await open_books(own_database_url)
+async def test_exchanges_racing_the_cut_each_land_in_exactly_one_period(own_pg_url: str) -> None:
+    """PostgreSQL's race (SQLite runs one write transaction at a time)."""
+    books = await open_books(own_pg_url)
     try:
         await _race(books)
     finally:
@@ -286,35 +283,3 @@ async def test_the_clear_and_reconcile_commands(own_database_url: str) -> None:
     }
     missing = reconcile_cli("99")
     assert missing.returncode == 1 and "period 99 is not a closed period" in missing.stderr
-
-
-async def test_two_platform_processes_at_a_periods_end_clear_it_once(own_database_url: str) -> None:
-    """Both processes wake at the cut (every minute here) and race for the run: one closes the
-    period. (PostgreSQL, where processes share a database; the start-up race above runs on both.)"""
-    if not own_database_url.startswith("postgresql"):
-        pytest.skip("processes of one platform on several hosts share a PostgreSQL database")
-    books = await open_books(own_database_url, system_clock())
-    try:
-        await books.exchange(books.a, books.b, 100, True, True)
-    finally:
-        await books.db.dispose()
-    env = _env(own_database_url, CLEARPOINT_CLEARING_SCHEDULE="* * * * *")
-    procs = [Proc([*CLI, "platform", "serve"], dict(env, CLEARPOINT_LISTEN=f"127.0.0.1:{free_port()}")) for _ in "ab"]
-    for p in procs:
-        p.start()
-    try:
-        for _ in range(450):  # 90 s: the minute's end, and the 2 s each process waits after a cut
-            if any("clearing: period 1 closed" in x for p in procs for x in p.err):
-                break
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(3)  # the slower process has woken too by now
-    finally:
-        for p in procs:
-            p.stop()
-    got = await _statements(own_database_url)
-    numbers = sorted({n for n, _ in got})
-    assert numbers and numbers[0] == 1  # (a slow start under load may find a second period ended too)
-    for n in numbers:
-        closers = [p for p in procs if any(f"clearing: period {n} closed" in x for x in p.err)]
-        assert len(closers) == 1, (n, [p.err for p in procs])
-    assert len(got) == 3 * len(numbers)
