@@ -197,11 +197,18 @@ class Clearing:
 
     async def scheduled(self) -> None:
         """Inside the platform: after each cut (and once at start, for periods already due), close what
-        is due; a process that finds the lease held leaves the run to its holder."""
+        is due; a process that finds the lease held leaves the run to its holder.
+
+        The run after a wake-up covers at least the cut it woke for: an event loop may fire a timer a
+        little early (uvloop rounds to milliseconds), and `now - SETTLE_SECONDS` read then would stop
+        just short of the cut, leaving the period for the next one."""
+        settle = int(SETTLE_SECONDS * 1_000_000)
+        woke_for: int | None = None
         while True:
             retry = False
             try:
-                closed = await self.run(self.clock() - int(SETTLE_SECONDS * 1_000_000))
+                through = self.clock() - settle
+                closed = await self.run(through if woke_for is None else max(through, woke_for))
                 for c in closed:
                     log.info("clearing: period %d closed, %d statements", c.period.number, c.statements)
             except ClearingBusy as busy:  # another process is at it; look again in case it dies
@@ -211,7 +218,9 @@ class Clearing:
                 log.exception("clearing run failed; trying again in %g s", RETRY_SECONDS)
                 retry = True
             now = self.clock()
-            wake = self.schedule.next_cut(now) + int(SETTLE_SECONDS * 1_000_000)
+            woke_for = self.schedule.next_cut(now - settle)
+            wake = woke_for + settle
             if retry:
                 wake = min(wake, now + int(RETRY_SECONDS * 1_000_000))
+                woke_for = min(woke_for, now - settle)
             await asyncio.sleep(max(wake - now, 0) / 1_000_000)
