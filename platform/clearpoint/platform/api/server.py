@@ -32,6 +32,8 @@ SERVER_OPTIONS = [
 
 # How often health checking asks the database whether it answers.
 DATABASE_PROBE_SECONDS = 1.0
+# How long stopping waits for a clearing run under way before cutting it off (a killed run resumes).
+CLEARING_STOP_SECONDS = 10.0
 # How often sides of exchanges past their timeout are looked for and voided.
 EXPIRY_SWEEP_SECONDS = 1.0
 
@@ -94,7 +96,10 @@ class PlatformServer:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING first so balancers drain us, then finish calls in flight."""
-        for task in (self._probe, self._sweeper, self._clearing):
+        self.platform.clearing.stop()  # a run under way finishes (bounded), then the schedule ends
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(self._clearing, CLEARING_STOP_SECONDS)
+        for task in (self._probe, self._sweeper):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -11,6 +11,7 @@ the same statements as one that was never interrupted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -37,6 +38,8 @@ LEASE_NAME = "clearing"
 DEFAULT_LEASE_SECONDS = 30.0
 # After a cut, how long the scheduled run waits, so exchanges stamped just before it can commit first.
 SETTLE_SECONDS = 2.0
+# How long a starting process waits before its first run (a server started and stopped at once runs none).
+START_SECONDS = 1.0
 # How soon a process looks again after a failed run, or after finding the lease held.
 RETRY_SECONDS = 60.0
 
@@ -80,6 +83,7 @@ class Clearing:
         self.lease_us = int(lease_seconds * 1_000_000)
         self.holder = holder or _me()
         self._announce = announce or (lambda _channel_id: None)
+        self._stopping = asyncio.Event()
 
     async def run(self, through_us: int | None = None, progress: Callable[[str], None] | None = None) -> list[Closed]:
         """Close every period that ends at or before `through_us` (default: now), oldest first."""
@@ -204,6 +208,8 @@ class Clearing:
         just short of the cut, leaving the period for the next one."""
         settle = int(SETTLE_SECONDS * 1_000_000)
         woke_for: int | None = None
+        if await self._rest(START_SECONDS):  # a process stopped at once never starts a run
+            return
         while True:
             retry = False
             try:
@@ -223,4 +229,16 @@ class Clearing:
             if retry:
                 wake = min(wake, now + int(RETRY_SECONDS * 1_000_000))
                 woke_for = min(woke_for, now - settle)
-            await asyncio.sleep(max(wake - now, 0) / 1_000_000)
+            if await self._rest(max(wake - now, 0) / 1_000_000):
+                return
+
+    async def _rest(self, seconds: float) -> bool:
+        """Wait `seconds`, or less if the process is stopping; whether it is."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Stop the schedule once the run under way (if any) has finished: a run is never cut off in
+        the middle of a transaction by a stopping server."""
+        self._stopping.set()
