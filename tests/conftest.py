@@ -97,12 +97,7 @@ def own_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'clearpoint.sqlite3'}"
         return
-    request.getfixturevalue("pg_url")  # skips, or fails where PostgreSQL is required, as the others do
-    base = _pg_url()
-    assert base is not None
-    url, name = _run_apart(_fresh_pg_database(base))
-    yield url
-    _run_apart(_drop_pg_database(base, name))
+    yield request.getfixturevalue("own_pg_url")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from clearpoint.platform.campaigns.progress import progress_feed
 from clearpoint.platform.campaigns.records import Progress
 from clearpoint.platform.clearing import published
 from clearpoint.platform.clearing import schedule as clearing_schedule
-from clearpoint.platform.clearing.runner import DEFAULT_LEASE_SECONDS, Clearing
+from clearpoint.platform.clearing.runner import Clearing
 from clearpoint.platform.clearing.statements import StatementKey
 from clearpoint.platform.core.clock import Clock, system_clock
 from clearpoint.platform.core.database import Database
@@ -55,7 +55,7 @@ class Platform:
         streams_per_caller: int = DEFAULT_PER_CALLER,
         watch_poll_seconds: float = 1.0,
         clearing: clearing_schedule.Schedule | None = None,
-        clearing_lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        clearing_lease_seconds: float = clearing_schedule.DEFAULT_LEASE_SECONDS,
     ) -> Platform:
         db = Database(database_url, pool_size=pool_size)
         if run_migrations:

@@ -24,7 +24,7 @@ DEFAULT_DATABASE_URL = "sqlite:///clearpoint-data/clearpoint.sqlite3"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MASTER_KEY_FILE = "clearpoint-data/master.key"
 DEFAULT_SCHEDULE = clearing_schedule.DEFAULT
-DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_LEASE_SECONDS = clearing_schedule.DEFAULT_LEASE_SECONDS
 
 
 def _common(p: argparse.ArgumentParser) -> None:

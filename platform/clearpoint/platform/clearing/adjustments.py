@@ -120,9 +120,10 @@ async def landed_in(conn: AsyncConnection, period: Period, previous: Period | No
     ]
 
 
-def ledger_flow(c: Correction) -> tuple[Direction, int]:
-    """Which way a correction's points move on the channel's account, and how many."""
-    if c.points > 0:
-        return c.direction, c.points
-    other = Direction.INTO_CHANNEL if c.direction is Direction.OUT_OF_CHANNEL else Direction.OUT_OF_CHANNEL
-    return other, -c.points
+def ledger_flow(direction: Direction, points: int) -> tuple[Direction, int]:
+    """Which way a correction's points move on the channel's account, and how many: more points out
+    of the channel (or fewer into it) leave its account for the hub; the other way otherwise."""
+    if points > 0:
+        return direction, points
+    other = Direction.INTO_CHANNEL if direction is Direction.OUT_OF_CHANNEL else Direction.OUT_OF_CHANNEL
+    return other, -points

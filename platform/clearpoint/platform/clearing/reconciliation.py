@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from clearpoint.formats import statements as form
 from clearpoint.platform.clearing import periods
+from clearpoint.platform.clearing.adjustments import ledger_flow
 from clearpoint.platform.clearing.periods import State
 from clearpoint.platform.clearing.runner import Clearing
 from clearpoint.platform.clearing.settlement import Direction
@@ -66,12 +67,9 @@ async def reconcile(clearing: Clearing, number: int) -> Report:
         body = json.loads(content)
         for line in body["lines"]:
             in_statements[(row.channel_id, Direction(line["direction"]))] += int(line["points"])
-        for fix in body["adjustments"]:  # a negative correction moves points the other way
-            points = int(fix["points"])
-            way = Direction(fix["direction"])
-            if points < 0:
-                way = Direction.INTO_CHANNEL if way is Direction.OUT_OF_CHANNEL else Direction.OUT_OF_CHANNEL
-            in_statements[(row.channel_id, way)] += abs(points)
+        for fix in body["adjustments"]:  # counted the way its points moved in the ledger
+            way, points = ledger_flow(Direction(fix["direction"]), int(fix["points"]))
+            in_statements[(row.channel_id, way)] += points
         if row.key_id != clearing.key.key_id:
             problems.append((row.statement_id, f"signed by key {row.key_id}, not the platform's {clearing.key.key_id}"))
         else:

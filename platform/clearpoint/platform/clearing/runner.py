@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from clearpoint.platform.clearing import adjustments, periods, statements
 from clearpoint.platform.clearing.periods import Period, State
-from clearpoint.platform.clearing.schedule import Schedule, rfc3339
+from clearpoint.platform.clearing.schedule import DEFAULT_LEASE_SECONDS, Schedule, rfc3339
 from clearpoint.platform.clearing.settlement import Price, net_positions, settle
 from clearpoint.platform.clearing.statements import PeriodInfo, Statement, StatementKey
 from clearpoint.platform.clearing.tables import lease
@@ -35,7 +35,6 @@ from sqlalchemy.exc import IntegrityError
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "clearing"
-DEFAULT_LEASE_SECONDS = 30.0
 # After a cut, how long the scheduled run waits, so exchanges stamped just before it can commit first.
 SETTLE_SECONDS = 2.0
 # How long a starting process waits before its first run (a server started and stopped at once runs none).

@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 from croniter import croniter
 
 DEFAULT = "daily@00:00"
+# How long a clearing run's claim on the lease lasts unless renewed (kept here, with the schedule,
+# because the command line reads both without loading the database stack).
+DEFAULT_LEASE_SECONDS = 30.0
 _DAILY = re.compile(r"daily(?:@([01][0-9]|2[0-3]):([0-5][0-9]))?")
 _US = timedelta(microseconds=1)
 
