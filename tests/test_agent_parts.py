@@ -25,7 +25,7 @@ from clearpoint.scanner_agent.config import ConfigError, load
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournalError, read_claims
 from clearpoint.scanner_agent.outcomes import PENDING, Outcome
-from clearpoint.scanner_agent.reads import Read
+from clearpoint.scanner_agent.reads import Read, ScannerHealth
 from clearpoint.scanner_agent.uplink import Uplink, UplinkSettings
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -270,6 +270,7 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.signals: list[bool] = []
+        self.health = ScannerHealth("serial", "/dev/null")
 
     async def signal(self, good: bool) -> None:
         self.signals.append(good)

@@ -204,9 +204,9 @@ async def test_a_partner_exports_a_statement_as_csv_and_json_and_verifies_it_lat
         C.ListStatementsRequest(channel_id=books.b.partner_id), metadata=running.operator().metadata
     )
     code, _, err = await _cli("statements", "export", beta.statements[0].statement_id, api_key=key, target=target)
-    assert code == 1 and "NOT_FOUND" in err
+    assert code == 1 and "STATEMENT_UNKNOWN" in err
     code, _, err = await _cli("statements", "export", statement_id, target=target)
-    assert code == 1 and "an API key is needed" in err
+    assert code == 2 and "an API key is needed" in err
     code, _, err = await _cli(
         "statements", "export", statement_id, "--public-key", "11" * 32, api_key=key, target=target
     )

@@ -63,7 +63,7 @@ async def _revoke_all(db: Database) -> None:
 async def test_a_revoked_key_works_until_the_cache_entry_ends_and_not_a_moment_longer(
     db: Database, clock: Monotonic
 ) -> None:
-    auth = Authenticator()
+    auth = Authenticator(lambda: 0)
     partner_id, key = await _partner(db, "cached")
     first = await auth.authenticate(db.read, key)
     assert first is not None and (first.partner_id, first.role) == (partner_id, Role.PARTNER)
@@ -80,7 +80,7 @@ async def test_the_cache_is_bounded_and_drops_the_entry_it_has_held_longest(
     db: Database, clock: Monotonic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(authentication, "CACHE_ENTRIES", 2)
-    auth = Authenticator()
+    auth = Authenticator(lambda: 0)
     keys = [(await _partner(db, f"bounded-{i}"))[1] for i in range(3)]
     for key in keys:
         assert await auth.authenticate(db.read, key) is not None

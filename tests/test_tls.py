@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from clearpoint.platform.api import server
+from clearpoint.platform.api import listening, server
 from clearpoint.platform.app import Platform
 from clearpoint.platform.core.principals import Role
 from clearpoint.platform.partners import accounts
@@ -22,7 +22,8 @@ from cryptography.x509.oid import NameOID
 from tests.conftest import MASTER_KEY
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path, bytes]:
+def self_signed(tmp: Path) -> tuple[Path, Path, bytes]:
+    """A self-signed certificate for localhost and its key, as PEM files in `tmp`."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
@@ -50,9 +51,9 @@ def _self_signed(tmp: Path) -> tuple[Path, Path, bytes]:
 
 
 async def test_tls_only(tmp_path: Path) -> None:
-    cert, key, pem = _self_signed(tmp_path)
+    cert, key, pem = self_signed(tmp_path)
     platform = await Platform.open(f"sqlite:///{tmp_path / 'db.sqlite3'}", master_key=MASTER_KEY)
-    running = await server.start(platform, "127.0.0.1:0", server.tls_credentials(str(cert), str(key)))
+    running = await server.start(platform, "127.0.0.1:0", listening.tls_credentials(str(cert), str(key)))
     async with platform.db.write() as conn:
         _, api_key = await accounts.create(conn, f"op-{secrets.token_hex(3)}", Role.OPERATOR, platform.clock())
     target = f"localhost:{running.port}"

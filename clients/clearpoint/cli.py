@@ -11,9 +11,11 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
 
-from clearpoint.cliutil import add_subcommands
+from clearpoint.cliutil import CommandFailure, add_subcommands
 
 # name: (module that configures the group, one-line help, the extra it needs beyond the base install)
 GROUPS: dict[str, tuple[str, str, str | None]] = {
@@ -23,6 +25,13 @@ GROUPS: dict[str, tuple[str, str, str | None]] = {
         "the store agent: scanners in, signed scans to the platform, prize claims back",
         "agent",
     ),
+    "ops": (
+        "clearpoint.ops.cli",
+        "operators: partners, API and issuer keys, enrolment tokens, the fleet of store agents",
+        None,
+    ),
+    "campaigns": ("clearpoint.campaigns_cli", "a partner's campaigns: create, list, issue vouchers", None),
+    "vouchers": ("clearpoint.vouchers_cli", "check or redeem a voucher code at a store", None),
     "statements": (
         "clearpoint.statements_cli",
         "a partner's settlement statements: list, export as CSV or JSON, verify",
@@ -55,13 +64,24 @@ def _group_named(argv: list[str]) -> str | None:
     return next((word for word in argv if not word.startswith("-")), None)
 
 
+class Parser(argparse.ArgumentParser):
+    """Refuses a bad command line in one line that names the option and where help is, rather
+    than the usage block (its sub-command parsers are made of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="clearpoint",
         description="Verified prize redemption at the store counter. Every option can also be set by the "
         "environment variable named in its help.",
     )
     parser.add_argument("--version", action="version", version=f"clearpoint {_version()}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of a failure (also $CLEARPOINT_DEBUG=1)"
+    )
     groups = add_subcommands(parser, dest="group", metavar="GROUP")
     wanted = _group_named(sys.argv[1:] if argv is None else argv)
     for name, (module, help_text, _) in GROUPS.items():
@@ -72,6 +92,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args: argparse.Namespace | None = None
     try:
         parser = build_parser(argv)
         args = parser.parse_args(argv)
@@ -79,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         return int(args.run(args) or 0)
+    except CommandFailure as exc:
+        if getattr(args, "debug", False) or os.environ.get("CLEARPOINT_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
     except ModuleNotFoundError as exc:
         extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
         if extra is None:

@@ -11,20 +11,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import grpc
-from clearpoint.cliutil import add_subcommands, env_option
+from clearpoint import connection
+from clearpoint.cliutil import add_subcommands
 from clearpoint.formats import statements as form
 from clearpoint.v1 import clearing_pb2 as C
 from clearpoint.v1 import clearing_pb2_grpc
-
-DEFAULT_PLATFORM = "127.0.0.1:50051"
-
-
-def _connection(p: argparse.ArgumentParser) -> None:
-    env_option(p, "--platform", "CLEARPOINT_PLATFORM", DEFAULT_PLATFORM, "the platform's gRPC address, HOST:PORT")
-    env_option(p, "--api-key", "CLEARPOINT_API_KEY", "", "the partner's (or an operator's) API key")
-    env_option(
-        p, "--tls-ca", "CLEARPOINT_TLS_CA", "", "PEM file of the CA that signed the platform's certificate (TLS)"
-    )
 
 
 def configure(group: argparse.ArgumentParser) -> None:
@@ -38,7 +29,7 @@ def configure(group: argparse.ArgumentParser) -> None:
     listed.add_argument("--channel", default="", help="an operator: one channel's statements only")
     listed.add_argument("--limit", type=int, default=20, help="at most this many [20]")
     listed.add_argument("-o", "--output", choices=("table", "json"), default="table", help="how to print [table]")
-    _connection(listed)
+    connection.options(listed)
     listed.set_defaults(run=_list)
 
     export = commands.add_parser(
@@ -52,20 +43,13 @@ def configure(group: argparse.ArgumentParser) -> None:
     export.add_argument("--format", choices=("csv", "json"), default="json", help="[json]")
     export.add_argument("--out", default="-", help="file to write ('-': stdout) [-]")
     export.add_argument("--public-key", default="", help="the statement key to trust, 64 hex digits")
-    _connection(export)
+    connection.options(export)
     export.set_defaults(run=_export)
 
     verify = commands.add_parser("verify", help="check an exported JSON statement's signature, offline")
     verify.add_argument("file", help="a statement written by `export --format json`")
     verify.add_argument("--public-key", required=True, help="the platform's statement key, 64 hex digits")
     verify.set_defaults(run=_verify)
-
-
-def _channel(args: argparse.Namespace) -> grpc.aio.Channel:
-    if args.tls_ca:
-        creds = grpc.ssl_channel_credentials(root_certificates=Path(args.tls_ca).read_bytes())
-        return grpc.aio.secure_channel(args.platform, creds)
-    return grpc.aio.insecure_channel(args.platform)
 
 
 def _public_key(text: str) -> bytes:
@@ -78,19 +62,14 @@ def _public_key(text: str) -> bytes:
     return raw
 
 
-async def _fetch(args: argparse.Namespace, work: Any) -> Any:
-    if not args.api_key:
-        raise ValueError("an API key is needed: --api-key or CLEARPOINT_API_KEY")
-    async with _channel(args) as channel:
-        stub = clearing_pb2_grpc.ClearingServiceStub(channel)
-        return await work(stub, (("x-api-key", args.api_key),))
+async def _fetch(where: connection.Target, work: Any) -> Any:
+    async with where.channel() as channel:
+        return await work(clearing_pb2_grpc.ClearingServiceStub(channel), where.metadata)
 
 
 def _fail(exc: BaseException) -> int:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        print(f"error: the platform said {exc.code().name}: {exc.details()}", file=sys.stderr)
-    else:
-        print(f"error: {exc}", file=sys.stderr)
+    line = connection.refusal_line(exc) if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+    print(f"error: {line}", file=sys.stderr)
     return 1
 
 
@@ -100,7 +79,7 @@ def _list(args: argparse.Namespace) -> int:
         return cast(C.ListStatementsResponse, await stub.ListStatements(request, metadata=metadata))
 
     try:
-        page = asyncio.run(_fetch(args, work))
+        page = asyncio.run(_fetch(connection.target(args), work))
     except (grpc.aio.AioRpcError, ValueError) as exc:
         return _fail(exc)
     rows = [
@@ -132,7 +111,7 @@ def _export(args: argparse.Namespace) -> int:
         return got.statement, key.public_key
 
     try:
-        statement, public_key = asyncio.run(_fetch(args, work))
+        statement, public_key = asyncio.run(_fetch(connection.target(args), work))
         body = form.verify(statement.content, statement.signature, public_key)
     except (grpc.aio.AioRpcError, ValueError) as exc:  # StatementInvalid is a ValueError
         return _fail(exc)

@@ -60,6 +60,11 @@ class AgentServiceStub:
                 request_serializer=clearpoint_dot_v1_dot_agents__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=clearpoint_dot_v1_dot_agents__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.GetAgent = channel.unary_unary(
+                '/clearpoint.v1.AgentService/GetAgent',
+                request_serializer=clearpoint_dot_v1_dot_agents__pb2.GetAgentRequest.SerializeToString,
+                response_deserializer=clearpoint_dot_v1_dot_agents__pb2.GetAgentResponse.FromString,
+                _registered_method=True)
         self.StreamScans = channel.stream_stream(
                 '/clearpoint.v1.AgentService/StreamScans',
                 request_serializer=clearpoint_dot_v1_dot_agents__pb2.StreamScansRequest.SerializeToString,
@@ -101,7 +106,15 @@ class AgentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAgents(self, request, context):
-        """Lists enrolled agents, oldest first. Operator role.
+        """Lists enrolled agents, oldest first, each with its fleet status (what its heartbeats last
+        said, and whether it is heard from). Operator role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAgent(self, request, context):
+        """One agent with its fleet status. Operator role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,6 +162,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=clearpoint_dot_v1_dot_agents__pb2.ListAgentsRequest.FromString,
                     response_serializer=clearpoint_dot_v1_dot_agents__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'GetAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgent,
+                    request_deserializer=clearpoint_dot_v1_dot_agents__pb2.GetAgentRequest.FromString,
+                    response_serializer=clearpoint_dot_v1_dot_agents__pb2.GetAgentResponse.SerializeToString,
             ),
             'StreamScans': grpc.stream_stream_rpc_method_handler(
                     servicer.StreamScans,
@@ -270,6 +288,33 @@ class AgentService:
             '/clearpoint.v1.AgentService/ListAgents',
             clearpoint_dot_v1_dot_agents__pb2.ListAgentsRequest.SerializeToString,
             clearpoint_dot_v1_dot_agents__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearpoint.v1.AgentService/GetAgent',
+            clearpoint_dot_v1_dot_agents__pb2.GetAgentRequest.SerializeToString,
+            clearpoint_dot_v1_dot_agents__pb2.GetAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,7 +51,11 @@ class AgentServiceStub:
     RevokeAgent: _grpc.UnaryUnaryMultiCallable[_agents_pb2.RevokeAgentRequest, _agents_pb2.RevokeAgentResponse]
     """Revokes an agent: its scans are refused with AGENT_REVOKED from then on. Operator role."""
     ListAgents: _grpc.UnaryUnaryMultiCallable[_agents_pb2.ListAgentsRequest, _agents_pb2.ListAgentsResponse]
-    """Lists enrolled agents, oldest first. Operator role."""
+    """Lists enrolled agents, oldest first, each with its fleet status (what its heartbeats last
+    said, and whether it is heard from). Operator role.
+    """
+    GetAgent: _grpc.UnaryUnaryMultiCallable[_agents_pb2.GetAgentRequest, _agents_pb2.GetAgentResponse]
+    """One agent with its fleet status. Operator role."""
     StreamScans: _grpc.StreamStreamMultiCallable[_agents_pb2.StreamScansRequest, _agents_pb2.StreamScansResponse]
     """Carries an agent's signed scans to the platform and their answers back. No API key: the agent
     proves its device key when the stream opens. The platform's first message carries a fresh
@@ -92,7 +96,11 @@ class AgentServiceAsyncStub(AgentServiceStub):
     RevokeAgent: _aio.UnaryUnaryMultiCallable[_agents_pb2.RevokeAgentRequest, _agents_pb2.RevokeAgentResponse]  # type: ignore[assignment]
     """Revokes an agent: its scans are refused with AGENT_REVOKED from then on. Operator role."""
     ListAgents: _aio.UnaryUnaryMultiCallable[_agents_pb2.ListAgentsRequest, _agents_pb2.ListAgentsResponse]  # type: ignore[assignment]
-    """Lists enrolled agents, oldest first. Operator role."""
+    """Lists enrolled agents, oldest first, each with its fleet status (what its heartbeats last
+    said, and whether it is heard from). Operator role.
+    """
+    GetAgent: _aio.UnaryUnaryMultiCallable[_agents_pb2.GetAgentRequest, _agents_pb2.GetAgentResponse]  # type: ignore[assignment]
+    """One agent with its fleet status. Operator role."""
     StreamScans: _aio.StreamStreamMultiCallable[_agents_pb2.StreamScansRequest, _agents_pb2.StreamScansResponse]  # type: ignore[assignment]
     """Carries an agent's signed scans to the platform and their answers back. No API key: the agent
     proves its device key when the stream opens. The platform's first message carries a fresh
@@ -154,7 +162,17 @@ class AgentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agents_pb2.ListAgentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agents_pb2.ListAgentsResponse, _abc.Awaitable[_agents_pb2.ListAgentsResponse]]:
-        """Lists enrolled agents, oldest first. Operator role."""
+        """Lists enrolled agents, oldest first, each with its fleet status (what its heartbeats last
+        said, and whether it is heard from). Operator role.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAgent(
+        self,
+        request: _agents_pb2.GetAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agents_pb2.GetAgentResponse, _abc.Awaitable[_agents_pb2.GetAgentResponse]]:
+        """One agent with its fleet status. Operator role."""
 
     @_abc_1.abstractmethod
     def StreamScans(

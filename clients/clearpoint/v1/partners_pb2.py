@@ -22,32 +22,51 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63learpoint/v1/partners.proto\x12\rclearpoint.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n\x07Partner\x12\x12\n\npartner_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.clearpoint.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x14\x43reatePartnerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.clearpoint.v1.Role\"Q\n\x15\x43reatePartnerResponse\x12\'\n\x07partner\x18\x01 \x01(\x0b\x32\x16.clearpoint.v1.Partner\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"\x15\n\x13ListPartnersRequest\"@\n\x14ListPartnersResponse\x12(\n\x08partners\x18\x01 \x03(\x0b\x32\x16.clearpoint.v1.Partner\"\x0f\n\rWhoAmIRequest\"9\n\x0eWhoAmIResponse\x12\'\n\x07partner\x18\x01 \x01(\x0b\x32\x16.clearpoint.v1.Partner*A\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_PARTNER\x10\x01\x12\x11\n\rROLE_OPERATOR\x10\x02\x32\x8c\x02\n\x0ePartnerService\x12Z\n\rCreatePartner\x12#.clearpoint.v1.CreatePartnerRequest\x1a$.clearpoint.v1.CreatePartnerResponse\x12W\n\x0cListPartners\x12\".clearpoint.v1.ListPartnersRequest\x1a#.clearpoint.v1.ListPartnersResponse\x12\x45\n\x06WhoAmI\x12\x1c.clearpoint.v1.WhoAmIRequest\x1a\x1d.clearpoint.v1.WhoAmIResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63learpoint/v1/partners.proto\x12\rclearpoint.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x7f\n\x07Partner\x12\x12\n\npartner_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.clearpoint.v1.Role\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x14\x43reatePartnerRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12!\n\x04role\x18\x03 \x01(\x0e\x32\x13.clearpoint.v1.Role\"Q\n\x15\x43reatePartnerResponse\x12\'\n\x07partner\x18\x01 \x01(\x0b\x32\x16.clearpoint.v1.Partner\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"\x15\n\x13ListPartnersRequest\"@\n\x14ListPartnersResponse\x12(\n\x08partners\x18\x01 \x03(\x0b\x32\x16.clearpoint.v1.Partner\"\x0f\n\rWhoAmIRequest\"9\n\x0eWhoAmIResponse\x12\'\n\x07partner\x18\x01 \x01(\x0b\x32\x16.clearpoint.v1.Partner\"\xd4\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breplaced_by\x18\x06 \x01(\t\"=\n\x13\x43reateApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\"K\n\x14\x43reateApiKeyResponse\x12\"\n\x03key\x18\x01 \x01(\x0b\x32\x15.clearpoint.v1.ApiKey\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"(\n\x12ListApiKeysRequest\x12\x12\n\npartner_id\x18\x01 \x01(\t\":\n\x13ListApiKeysResponse\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.clearpoint.v1.ApiKey\"%\n\x13RevokeApiKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\":\n\x14RevokeApiKeyResponse\x12\"\n\x03key\x18\x01 \x01(\x0b\x32\x15.clearpoint.v1.ApiKey\"e\n\x13RotateApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12*\n\x07overlap\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"w\n\x14RotateApiKeyResponse\x12&\n\x07old_key\x18\x01 \x01(\x0b\x32\x15.clearpoint.v1.ApiKey\x12&\n\x07new_key\x18\x02 \x01(\x0b\x32\x15.clearpoint.v1.ApiKey\x12\x0f\n\x07\x61pi_key\x18\x03 \x01(\t*A\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_PARTNER\x10\x01\x12\x11\n\rROLE_OPERATOR\x10\x02\x32\xed\x04\n\x0ePartnerService\x12Z\n\rCreatePartner\x12#.clearpoint.v1.CreatePartnerRequest\x1a$.clearpoint.v1.CreatePartnerResponse\x12W\n\x0cListPartners\x12\".clearpoint.v1.ListPartnersRequest\x1a#.clearpoint.v1.ListPartnersResponse\x12\x45\n\x06WhoAmI\x12\x1c.clearpoint.v1.WhoAmIRequest\x1a\x1d.clearpoint.v1.WhoAmIResponse\x12W\n\x0c\x43reateApiKey\x12\".clearpoint.v1.CreateApiKeyRequest\x1a#.clearpoint.v1.CreateApiKeyResponse\x12T\n\x0bListApiKeys\x12!.clearpoint.v1.ListApiKeysRequest\x1a\".clearpoint.v1.ListApiKeysResponse\x12W\n\x0cRevokeApiKey\x12\".clearpoint.v1.RevokeApiKeyRequest\x1a#.clearpoint.v1.RevokeApiKeyResponse\x12W\n\x0cRotateApiKey\x12\".clearpoint.v1.RotateApiKeyRequest\x1a#.clearpoint.v1.RotateApiKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clearpoint.v1.partners_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=550
-  _globals['_ROLE']._serialized_end=615
-  _globals['_PARTNER']._serialized_start=80
-  _globals['_PARTNER']._serialized_end=207
-  _globals['_CREATEPARTNERREQUEST']._serialized_start=209
-  _globals['_CREATEPARTNERREQUEST']._serialized_end=300
-  _globals['_CREATEPARTNERRESPONSE']._serialized_start=302
-  _globals['_CREATEPARTNERRESPONSE']._serialized_end=383
-  _globals['_LISTPARTNERSREQUEST']._serialized_start=385
-  _globals['_LISTPARTNERSREQUEST']._serialized_end=406
-  _globals['_LISTPARTNERSRESPONSE']._serialized_start=408
-  _globals['_LISTPARTNERSRESPONSE']._serialized_end=472
-  _globals['_WHOAMIREQUEST']._serialized_start=474
-  _globals['_WHOAMIREQUEST']._serialized_end=489
-  _globals['_WHOAMIRESPONSE']._serialized_start=491
-  _globals['_WHOAMIRESPONSE']._serialized_end=548
-  _globals['_PARTNERSERVICE']._serialized_start=618
-  _globals['_PARTNERSERVICE']._serialized_end=886
+  _globals['_ROLE']._serialized_start=1362
+  _globals['_ROLE']._serialized_end=1427
+  _globals['_PARTNER']._serialized_start=112
+  _globals['_PARTNER']._serialized_end=239
+  _globals['_CREATEPARTNERREQUEST']._serialized_start=241
+  _globals['_CREATEPARTNERREQUEST']._serialized_end=332
+  _globals['_CREATEPARTNERRESPONSE']._serialized_start=334
+  _globals['_CREATEPARTNERRESPONSE']._serialized_end=415
+  _globals['_LISTPARTNERSREQUEST']._serialized_start=417
+  _globals['_LISTPARTNERSREQUEST']._serialized_end=438
+  _globals['_LISTPARTNERSRESPONSE']._serialized_start=440
+  _globals['_LISTPARTNERSRESPONSE']._serialized_end=504
+  _globals['_WHOAMIREQUEST']._serialized_start=506
+  _globals['_WHOAMIREQUEST']._serialized_end=521
+  _globals['_WHOAMIRESPONSE']._serialized_start=523
+  _globals['_WHOAMIRESPONSE']._serialized_end=580
+  _globals['_APIKEY']._serialized_start=583
+  _globals['_APIKEY']._serialized_end=795
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=797
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=858
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=860
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=935
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=937
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=977
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=979
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1037
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1039
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1076
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1078
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1136
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_start=1138
+  _globals['_ROTATEAPIKEYREQUEST']._serialized_end=1239
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_start=1241
+  _globals['_ROTATEAPIKEYRESPONSE']._serialized_end=1360
+  _globals['_PARTNERSERVICE']._serialized_start=1430
+  _globals['_PARTNERSERVICE']._serialized_end=2051
 # @@protoc_insertion_point(module_scope)

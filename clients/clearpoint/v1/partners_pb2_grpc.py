@@ -53,6 +53,26 @@ class PartnerServiceStub:
                 request_serializer=clearpoint_dot_v1_dot_partners__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=clearpoint_dot_v1_dot_partners__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/clearpoint.v1.PartnerService/CreateApiKey',
+                request_serializer=clearpoint_dot_v1_dot_partners__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=clearpoint_dot_v1_dot_partners__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/clearpoint.v1.PartnerService/ListApiKeys',
+                request_serializer=clearpoint_dot_v1_dot_partners__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=clearpoint_dot_v1_dot_partners__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/clearpoint.v1.PartnerService/RevokeApiKey',
+                request_serializer=clearpoint_dot_v1_dot_partners__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=clearpoint_dot_v1_dot_partners__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RotateApiKey = channel.unary_unary(
+                '/clearpoint.v1.PartnerService/RotateApiKey',
+                request_serializer=clearpoint_dot_v1_dot_partners__pb2.RotateApiKeyRequest.SerializeToString,
+                response_deserializer=clearpoint_dot_v1_dot_partners__pb2.RotateApiKeyResponse.FromString,
+                _registered_method=True)
 
 
 class PartnerServiceServicer:
@@ -83,6 +103,40 @@ class PartnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Creates another API key for a partner: an operator for any partner, a partner for itself.
+        Idempotent by request_id (a replay returns the key's id but not its secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Lists a partner's API keys, oldest first, never their secrets: an operator any partner's, a
+        partner its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes an API key: calls with it are refused UNAUTHENTICATED on every process of the platform
+        within 5 seconds. Revoking a revoked key returns it unchanged. An operator any key, a partner
+        its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateApiKey(self, request, context):
+        """Replaces an API key with a new one: the new key works at once, the old one keeps working for
+        `overlap` (so clients can be moved over without a gap) and then stops. Idempotent by
+        request_id. An operator any key, a partner its own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PartnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +154,26 @@ def add_PartnerServiceServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=clearpoint_dot_v1_dot_partners__pb2.WhoAmIRequest.FromString,
                     response_serializer=clearpoint_dot_v1_dot_partners__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=clearpoint_dot_v1_dot_partners__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=clearpoint_dot_v1_dot_partners__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=clearpoint_dot_v1_dot_partners__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=clearpoint_dot_v1_dot_partners__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=clearpoint_dot_v1_dot_partners__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=clearpoint_dot_v1_dot_partners__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'RotateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateApiKey,
+                    request_deserializer=clearpoint_dot_v1_dot_partners__pb2.RotateApiKeyRequest.FromString,
+                    response_serializer=clearpoint_dot_v1_dot_partners__pb2.RotateApiKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -187,6 +261,114 @@ class PartnerService:
             '/clearpoint.v1.PartnerService/WhoAmI',
             clearpoint_dot_v1_dot_partners__pb2.WhoAmIRequest.SerializeToString,
             clearpoint_dot_v1_dot_partners__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearpoint.v1.PartnerService/CreateApiKey',
+            clearpoint_dot_v1_dot_partners__pb2.CreateApiKeyRequest.SerializeToString,
+            clearpoint_dot_v1_dot_partners__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearpoint.v1.PartnerService/ListApiKeys',
+            clearpoint_dot_v1_dot_partners__pb2.ListApiKeysRequest.SerializeToString,
+            clearpoint_dot_v1_dot_partners__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearpoint.v1.PartnerService/RevokeApiKey',
+            clearpoint_dot_v1_dot_partners__pb2.RevokeApiKeyRequest.SerializeToString,
+            clearpoint_dot_v1_dot_partners__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/clearpoint.v1.PartnerService/RotateApiKey',
+            clearpoint_dot_v1_dot_partners__pb2.RotateApiKeyRequest.SerializeToString,
+            clearpoint_dot_v1_dot_partners__pb2.RotateApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,24 @@ class PartnerServiceStub:
     """Lists partners."""
     WhoAmI: _grpc.UnaryUnaryMultiCallable[_partners_pb2.WhoAmIRequest, _partners_pb2.WhoAmIResponse]
     """Tells the caller who the platform takes it to be. Any authenticated caller."""
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_partners_pb2.CreateApiKeyRequest, _partners_pb2.CreateApiKeyResponse]
+    """Creates another API key for a partner: an operator for any partner, a partner for itself.
+    Idempotent by request_id (a replay returns the key's id but not its secret).
+    """
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_partners_pb2.ListApiKeysRequest, _partners_pb2.ListApiKeysResponse]
+    """Lists a partner's API keys, oldest first, never their secrets: an operator any partner's, a
+    partner its own.
+    """
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_partners_pb2.RevokeApiKeyRequest, _partners_pb2.RevokeApiKeyResponse]
+    """Revokes an API key: calls with it are refused UNAUTHENTICATED on every process of the platform
+    within 5 seconds. Revoking a revoked key returns it unchanged. An operator any key, a partner
+    its own.
+    """
+    RotateApiKey: _grpc.UnaryUnaryMultiCallable[_partners_pb2.RotateApiKeyRequest, _partners_pb2.RotateApiKeyResponse]
+    """Replaces an API key with a new one: the new key works at once, the old one keeps working for
+    `overlap` (so clients can be moved over without a gap) and then stops. Idempotent by
+    request_id. An operator any key, a partner its own.
+    """
 
 @_typing.type_check_only
 class PartnerServiceAsyncStub(PartnerServiceStub):
@@ -59,6 +77,24 @@ class PartnerServiceAsyncStub(PartnerServiceStub):
     """Lists partners."""
     WhoAmI: _aio.UnaryUnaryMultiCallable[_partners_pb2.WhoAmIRequest, _partners_pb2.WhoAmIResponse]  # type: ignore[assignment]
     """Tells the caller who the platform takes it to be. Any authenticated caller."""
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_partners_pb2.CreateApiKeyRequest, _partners_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """Creates another API key for a partner: an operator for any partner, a partner for itself.
+    Idempotent by request_id (a replay returns the key's id but not its secret).
+    """
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_partners_pb2.ListApiKeysRequest, _partners_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """Lists a partner's API keys, oldest first, never their secrets: an operator any partner's, a
+    partner its own.
+    """
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_partners_pb2.RevokeApiKeyRequest, _partners_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """Revokes an API key: calls with it are refused UNAUTHENTICATED on every process of the platform
+    within 5 seconds. Revoking a revoked key returns it unchanged. An operator any key, a partner
+    its own.
+    """
+    RotateApiKey: _aio.UnaryUnaryMultiCallable[_partners_pb2.RotateApiKeyRequest, _partners_pb2.RotateApiKeyResponse]  # type: ignore[assignment]
+    """Replaces an API key with a new one: the new key works at once, the old one keeps working for
+    `overlap` (so clients can be moved over without a gap) and then stops. Idempotent by
+    request_id. An operator any key, a partner its own.
+    """
 
 class PartnerServiceServicer(metaclass=_abc_1.ABCMeta):
     """PartnerService administers partners and their API keys. Operator role only, except WhoAmI.
@@ -90,5 +126,47 @@ class PartnerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_partners_pb2.WhoAmIResponse, _abc.Awaitable[_partners_pb2.WhoAmIResponse]]:
         """Tells the caller who the platform takes it to be. Any authenticated caller."""
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _partners_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_partners_pb2.CreateApiKeyResponse, _abc.Awaitable[_partners_pb2.CreateApiKeyResponse]]:
+        """Creates another API key for a partner: an operator for any partner, a partner for itself.
+        Idempotent by request_id (a replay returns the key's id but not its secret).
+        """
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _partners_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_partners_pb2.ListApiKeysResponse, _abc.Awaitable[_partners_pb2.ListApiKeysResponse]]:
+        """Lists a partner's API keys, oldest first, never their secrets: an operator any partner's, a
+        partner its own.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _partners_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_partners_pb2.RevokeApiKeyResponse, _abc.Awaitable[_partners_pb2.RevokeApiKeyResponse]]:
+        """Revokes an API key: calls with it are refused UNAUTHENTICATED on every process of the platform
+        within 5 seconds. Revoking a revoked key returns it unchanged. An operator any key, a partner
+        its own.
+        """
+
+    @_abc_1.abstractmethod
+    def RotateApiKey(
+        self,
+        request: _partners_pb2.RotateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_partners_pb2.RotateApiKeyResponse, _abc.Awaitable[_partners_pb2.RotateApiKeyResponse]]:
+        """Replaces an API key with a new one: the new key works at once, the old one keeps working for
+        `overlap` (so clients can be moved over without a gap) and then stops. Idempotent by
+        request_id. An operator any key, a partner its own.
+        """
 
 def add_PartnerServiceServicer_to_server(servicer: PartnerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clearpoint.platform import migrate
+from clearpoint.platform.agents.fleet import DEFAULT_HEARTBEAT_S, DEFAULT_STALE_AFTER_S, Fleet
 from clearpoint.platform.agents.ingest import SCAN_LOG, ScanIngest
 from clearpoint.platform.campaigns.progress import progress_feed
 from clearpoint.platform.campaigns.records import Progress
@@ -21,6 +22,7 @@ from clearpoint.platform.core.fanout import Fanout
 from clearpoint.platform.core.paging import PageTokens
 from clearpoint.platform.core.streams import DEFAULT_PER_CALLER, StreamLimit
 from clearpoint.platform.exchange.exchanges import Instruction, QuoteTokens, instruction_feed
+from clearpoint.platform.keys import binding
 from clearpoint.platform.keys.keystore import KeyStore
 from clearpoint.platform.keys.master_key import MasterKey
 from clearpoint.platform.partners.authentication import Authenticator
@@ -42,6 +44,7 @@ class Platform:
     instructions: Fanout[tuple[Instruction, ...]]
     clearing: Clearing
     statements: Fanout[int]
+    fleet: Fleet
 
     @classmethod
     async def open(
@@ -56,11 +59,21 @@ class Platform:
         watch_poll_seconds: float = 1.0,
         clearing: clearing_schedule.Schedule | None = None,
         clearing_lease_seconds: float = clearing_schedule.DEFAULT_LEASE_SECONDS,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_S,
+        stale_after_seconds: float = DEFAULT_STALE_AFTER_S,
     ) -> Platform:
         db = Database(database_url, pool_size=pool_size)
         if run_migrations:
-            await migrate.upgrade(db)
-        master = master_key or MasterKey.load(master_key_file)
+            try:
+                await migrate.upgrade(db)
+            except BaseException:
+                await db.dispose()
+                raise
+        try:
+            master = await binding.load_bound(db, master_key_file, clock, given=master_key)
+        except BaseException:
+            await db.dispose()
+            raise
         keys = KeyStore(master, clock)
         feed = progress_feed(db, clock, watch_poll_seconds)
         async with db.read() as conn:
@@ -76,7 +89,7 @@ class Platform:
             db,
             clock,
             keys,
-            Authenticator(),
+            Authenticator(clock),
             feed,
             redeemer,
             pages,
@@ -93,6 +106,12 @@ class Platform:
                 announce=newest_statements.changed,
             ),
             newest_statements,
+            Fleet(
+                db,
+                clock,
+                heartbeat_us=int(heartbeat_seconds * 1_000_000),
+                stale_after_us=int(stale_after_seconds * 1_000_000),
+            ),
         )
 
     async def close(self) -> None:

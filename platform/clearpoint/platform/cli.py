@@ -5,20 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
-import subprocess
+import socket
 import sys
-import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clearpoint.cliutil import add_subcommands, env_option, setup_logging
+from clearpoint.addresses import Address, parse_address
+from clearpoint.cliutil import CommandFailure, add_subcommands, env_option, logging_options, setup_logging
+from clearpoint.platform.agents.fleet import DEFAULT_HEARTBEAT_S, DEFAULT_STALE_AFTER_S
 from clearpoint.platform.clearing import schedule as clearing_schedule
 from clearpoint.platform.core.streams import DEFAULT_PER_CALLER
 
 if TYPE_CHECKING:
     from clearpoint.platform.app import Platform
+
+# Alembic announces its plugins and its context at INFO on every start: noise before a platform's
+# first line. The platform says itself when it changes the schema (migrate.upgrade).
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 DEFAULT_DATABASE_URL = "sqlite:///clearpoint-data/clearpoint.sqlite3"
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -43,7 +49,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "file with the key that seals issuer private keys (created, mode 0600, if absent); "
         "$CLEARPOINT_MASTER_KEY (base64) overrides it",
     )
-    env_option(p, "--log-level", "CLEARPOINT_LOG_LEVEL", "info", "debug, info, warning or error")
+    logging_options(p)
 
 
 def _schedule_option(p: argparse.ArgumentParser) -> None:
@@ -71,7 +77,14 @@ def configure(group: argparse.ArgumentParser) -> None:
     commands = add_subcommands(group)
 
     serve = commands.add_parser("serve", help="serve the gRPC API (migrates the database first)")
-    env_option(serve, "--listen", "CLEARPOINT_LISTEN", DEFAULT_LISTEN, "HOST:PORT to listen on")
+    env_option(
+        serve,
+        "--listen",
+        "CLEARPOINT_LISTEN",
+        DEFAULT_LISTEN,
+        "HOST:PORT to listen on ([::]:PORT for every address; port 0 picks a free one)",
+        type=_listen_address,
+    )
     env_option(
         serve,
         "--tls-cert",
@@ -99,7 +112,25 @@ def configure(group: argparse.ArgumentParser) -> None:
         "per worker; the next is refused with TOO_MANY_STREAMS",
         type=int,
     )
+    env_option(
+        serve,
+        "--agent-heartbeat-seconds",
+        "CLEARPOINT_AGENT_HEARTBEAT_SECONDS",
+        DEFAULT_HEARTBEAT_S,
+        "how often store agents report their state on their stream",
+        type=float,
+    )
+    env_option(
+        serve,
+        "--agent-stale-after-seconds",
+        "CLEARPOINT_AGENT_STALE_AFTER_SECONDS",
+        DEFAULT_STALE_AFTER_S,
+        "an agent not heard from for this long is shown stale (make it a few heartbeats)",
+        type=float,
+    )
     serve.add_argument("--skip-migrations", action="store_true", help=argparse.SUPPRESS)
+    # One of a supervisor's workers: shares the port the supervisor holds, and runs one process.
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     _schedule_option(serve)
     _common(serve)
     serve.set_defaults(run=_serve)
@@ -148,29 +179,33 @@ def configure(group: argparse.ArgumentParser) -> None:
     _common(operator)
     operator.set_defaults(run=_create_operator)
 
-    token = commands.add_parser(
-        "create-enrolment-token",
-        help="create a single-use token with which one store agent enrols (works on the database directly)",
-    )
-    token.add_argument("--partner", required=True, help="partner id whose store the agent serves (ptn_...)")
-    token.add_argument("--store", required=True, help="store id the agent redeems at")
-    token.add_argument("--ttl-seconds", type=int, default=86_400, help="how long the token may be used [86400]")
-    _common(token)
-    token.set_defaults(run=_create_enrolment_token)
-
 
 async def _open(args: argparse.Namespace, *, migrate: bool = True) -> Platform:
+    """The platform on --database with its master key; what stops it from opening is a
+    CommandFailure naming the fix (a bad URL, a database not there, a master key not its own)."""
     from clearpoint.platform.app import Platform
     from clearpoint.platform.clearing import schedule
+    from clearpoint.platform.core.database import DatabaseUrlInvalid, explain_failure
+    from clearpoint.platform.keys.master_key import MasterKeyError
 
-    return await Platform.open(
-        args.database,
-        master_key_file=Path(args.master_key_file),
-        run_migrations=migrate,
-        streams_per_caller=getattr(args, "max_streams_per_caller", DEFAULT_PER_CALLER),
-        clearing=schedule.parse(getattr(args, "clearing_schedule", DEFAULT_SCHEDULE)),
-        clearing_lease_seconds=getattr(args, "clearing_lease_seconds", DEFAULT_LEASE_SECONDS),
-    )
+    try:
+        return await Platform.open(
+            args.database,
+            master_key_file=Path(args.master_key_file),
+            run_migrations=migrate,
+            streams_per_caller=getattr(args, "max_streams_per_caller", DEFAULT_PER_CALLER),
+            clearing=schedule.parse(getattr(args, "clearing_schedule", DEFAULT_SCHEDULE)),
+            clearing_lease_seconds=getattr(args, "clearing_lease_seconds", DEFAULT_LEASE_SECONDS),
+            heartbeat_seconds=getattr(args, "agent_heartbeat_seconds", DEFAULT_HEARTBEAT_S),
+            stale_after_seconds=getattr(args, "agent_stale_after_seconds", DEFAULT_STALE_AFTER_S),
+        )
+    except (DatabaseUrlInvalid, MasterKeyError) as exc:
+        raise CommandFailure(str(exc)) from exc
+    except Exception as exc:
+        reason = explain_failure(exc, args.database)
+        if reason is None:
+            raise
+        raise CommandFailure(reason) from exc
 
 
 def _bad_schedule(args: argparse.Namespace) -> str | None:
@@ -195,37 +230,71 @@ def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
         uvloop.run(coro)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
+def _listen_address(text: str) -> Address:
+    try:
+        return parse_address(text, any_port=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_serve_options(args: argparse.Namespace) -> None:
+    if args.worker and args.workers != 1:
+        raise CommandFailure("a worker runs one process: --worker goes with --workers 1")
     if bool(args.tls_cert) != bool(args.tls_key):
-        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    host = args.listen.rsplit(":", 1)[0].strip("[]")
-    if not args.tls_cert and host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"warning: serving plaintext on {host}: API keys cross the network in clear; use --tls-cert/--tls-key",
-            file=sys.stderr,
+        raise CommandFailure(
+            "--tls-cert and --tls-key go together: give both (or neither, to serve plaintext on loopback)"
         )
     if args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
+        raise CommandFailure("--workers must be at least 1")
+    if args.workers > 1 and args.listen.port == 0:
+        raise CommandFailure("--workers needs a fixed port, which the workers share: give --listen HOST:PORT")
     if args.max_streams_per_caller < 1:
-        print("error: --max-streams-per-caller must be at least 1", file=sys.stderr)
-        return 2
+        raise CommandFailure("--max-streams-per-caller must be at least 1")
+    if not 0.1 <= args.agent_heartbeat_seconds <= 3600:
+        raise CommandFailure("--agent-heartbeat-seconds must be 0.1 to 3600")
+    if args.agent_stale_after_seconds <= args.agent_heartbeat_seconds:
+        raise CommandFailure("--agent-stale-after-seconds must be longer than --agent-heartbeat-seconds")
     bad = _bad_schedule(args)
     if bad:
-        print(f"error: {bad}", file=sys.stderr)
-        return 2
+        raise CommandFailure(bad)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from clearpoint.platform.api import listening
+
+    setup_logging(args.log_level, args.log_format)
+    _check_serve_options(args)
+    if not args.tls_cert and args.listen.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving plaintext on {args.listen.host}: API keys cross the network in clear; "
+            "use --tls-cert/--tls-key",
+            file=sys.stderr,
+        )
+    held: list[socket.socket] = []
+    try:
+        tls = listening.tls_credentials(args.tls_cert, args.tls_key) if args.tls_cert else None
+        # A worker's port is checked and held by its supervisor; port 0 is a new one by definition.
+        if not args.worker and args.listen.port != 0:
+            held = listening.claim(args.listen, hold=args.workers > 1)
+    except listening.ListenError as exc:
+        raise CommandFailure(str(exc)) from None
     if args.workers > 1:
-        return _supervise(args)
+        try:
+            return _supervise(args)
+        finally:
+            for sock in held:
+                sock.close()
 
     async def main() -> None:
         from clearpoint.platform.api import server
 
-        tls = server.tls_credentials(args.tls_cert, args.tls_key) if args.tls_cert else None
         platform = await _open(args, migrate=not args.skip_migrations)
-        running = await server.start(platform, args.listen, tls)
-        print(f"clearpoint platform serving on {args.listen.rsplit(':', 1)[0]}:{running.port}", file=sys.stderr)
+        try:
+            running = await server.start(platform, str(args.listen), tls, share_port=args.worker)
+        except listening.ListenError as exc:
+            await platform.close()
+            raise CommandFailure(str(exc)) from None
+        print(f"clearpoint platform serving on {args.listen.host}:{running.port}", file=sys.stderr)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -240,17 +309,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _supervise(args: argparse.Namespace) -> int:
-    """Run `--workers` server processes on one port: migrate once, start them, stop them together."""
-    if args.listen.rsplit(":", 1)[-1] == "0":
-        print("error: --workers needs a fixed port (processes share it)", file=sys.stderr)
-        return 2
+    """Run `--workers` server processes on one port: migrate once, then start and keep them."""
+    from clearpoint.platform.supervisor import supervise
 
     async def prepare() -> None:
-        platform = await _open(args)  # migrates, and creates the master key file, once
+        platform = await _open(args)  # migrates, and checks (or creates) the master key, once
         await platform.close()
 
     asyncio.run(prepare())
-    argv = [sys.executable, "-m", "clearpoint.cli", "platform", "serve", "--workers", "1", "--skip-migrations"]
+    argv = [
+        sys.executable,
+        "-m",
+        "clearpoint.cli",
+        "platform",
+        "serve",
+        "--worker",
+        "--workers",
+        "1",
+        "--skip-migrations",
+    ]
     flags = (
         "listen",
         "tls_cert",
@@ -258,36 +335,20 @@ def _supervise(args: argparse.Namespace) -> int:
         "database",
         "master_key_file",
         "log_level",
+        "log_format",
         "max_streams_per_caller",
         "clearing_schedule",
         "clearing_lease_seconds",
+        "agent_heartbeat_seconds",
+        "agent_stale_after_seconds",
     )
     for flag in flags:
         argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-    children = [subprocess.Popen(argv) for _ in range(args.workers)]  # noqa: S603 (this interpreter, our own argv)
-    print(
-        f"clearpoint platform: {args.workers} workers, pids {' '.join(str(c.pid) for c in children)}", file=sys.stderr
-    )
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    # A worker that exits takes the others down with it, so a supervisor above restarts the whole.
-    while all(child.poll() is None for child in children):
-        time.sleep(0.2)
-    forward(signal.SIGTERM, None)
-    codes = [child.wait() for child in children]
-    # A worker still starting when the stop came dies of the signal itself: that is a stop, not a failure.
-    stopped = (0, -signal.SIGTERM, -signal.SIGINT)
-    return max((abs(c) for c in codes if c not in stopped), default=0)
+    return supervise(argv, args.workers)
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
 
     async def main() -> None:
         from clearpoint.platform.migrate import current_revision
@@ -301,7 +362,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _create_operator(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
 
     async def main() -> str:
         from clearpoint.platform.core.principals import Role
@@ -330,34 +391,8 @@ def _create_operator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_enrolment_token(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
-
-    async def main() -> str:
-        from clearpoint.platform.agents import enrolment
-
-        platform = await _open(args)
-        try:
-            async with platform.db.write() as conn:
-                made = await enrolment.create_token(conn, args.partner, args.store, args.ttl_seconds, platform.clock())
-        finally:
-            await platform.close()
-        return made.token
-
-    from clearpoint.platform.core.errors import Refusal
-
-    try:
-        token = asyncio.run(main())
-    except Refusal as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    print(token)
-    print("give this token to the store agent: clearpoint agent enrol --config FILE --token TOKEN", file=sys.stderr)
-    return 0
-
-
 def _clear(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     bad = _bad_schedule(args)
     if bad:
         print(f"error: {bad}", file=sys.stderr)
@@ -392,7 +427,7 @@ def _clear(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     from clearpoint.platform.clearing import summaries
     from clearpoint.platform.clearing.reconciliation import reconcile
     from clearpoint.platform.core.errors import Refusal

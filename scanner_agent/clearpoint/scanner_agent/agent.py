@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from clearpoint.formats.scan_signatures import ScanFieldError
+from clearpoint.scanner_agent import heartbeat
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.identity import Identity
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournaledScan
@@ -40,7 +41,17 @@ class Agent:
         self.journal = journal
         self.drivers = {d.scanner_id: d for d in drivers}
         self.console = console or Console()
-        self.uplink = Uplink(uplink, identity.agent_id, journal, self._answered, key)
+        self.uplink = Uplink(
+            uplink,
+            identity.agent_id,
+            journal,
+            self._answered,
+            key,
+            report=lambda: heartbeat.report(self.drivers, journal, self.uplink.last_answer_us),
+            on_revoked=self.console.revoked,
+        )
+        for driver in drivers:
+            driver.health.changed = self.uplink.status_changed
         self.backlog_warn_at = max(1, int(journal.max_backlog * backlog_warn_fraction))
         self._warned = False
         self.recorded = 0
@@ -84,6 +95,7 @@ class Agent:
 
     async def _pump(self, driver: Driver) -> None:
         async for read in driver.reads():
+            driver.health.last_scan_us = read.at_us
             await self.take(read)
 
     async def take(self, read: Read) -> JournaledScan | None:

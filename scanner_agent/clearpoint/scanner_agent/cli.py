@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import logging
@@ -11,11 +12,12 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clearpoint.cliutil import add_subcommands, env_option, setup_logging
+from clearpoint.cliutil import CommandFailure, add_subcommands, env_option, logging_options, setup_logging
 from clearpoint.scanner_agent.outcomes import PENDING, Outcome
 
 if TYPE_CHECKING:
@@ -51,7 +53,7 @@ def configure(group: argparse.ArgumentParser) -> None:
         "",
         "enrolment token: enrol first if this agent is not enrolled yet",
     )
-    env_option(run, "--log-level", "CLEARPOINT_LOG_LEVEL", "info", "debug, info, warning or error")
+    logging_options(run)
     run.set_defaults(run=_run)
 
     enrol = commands.add_parser(
@@ -62,7 +64,7 @@ def configure(group: argparse.ArgumentParser) -> None:
     )
     env_option(enrol, "--config", "CLEARPOINT_AGENT_CONFIG", "clearpoint-agent.toml", CONFIG_HELP)
     env_option(enrol, "--token", "CLEARPOINT_ENROLMENT_TOKEN", "", "the enrolment token (cpe_...)")
-    env_option(enrol, "--log-level", "CLEARPOINT_LOG_LEVEL", "info", "debug, info, warning or error")
+    logging_options(enrol)
     enrol.set_defaults(run=_enrol)
 
     scanners = commands.add_parser(
@@ -107,8 +109,24 @@ def _load_config(path: str) -> AgentConfig | None:
         return None
 
 
+@contextlib.contextmanager
+def _only_agent_on(data_dir: Path) -> Iterator[None]:
+    """Hold data_dir's lock for the command's life; another agent on it is a start-up failure."""
+    from clearpoint.scanner_agent.data_lock import DataDirBusy, DataDirLock
+
+    lock = DataDirLock(data_dir)
+    try:
+        lock.acquire()
+    except DataDirBusy as exc:
+        raise CommandFailure(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _enrol(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     config = _load_config(args.config)
     if config is None:
         return 2
@@ -118,18 +136,19 @@ def _enrol(args: argparse.Namespace) -> int:
     from clearpoint.scanner_agent.enrol import EnrolError, enrol
     from clearpoint.scanner_agent.identity import IdentityError
 
-    try:
-        identity = asyncio.run(enrol(config.uplink(), config.data_dir, args.token, config.name))
-    except (EnrolError, IdentityError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with _only_agent_on(config.data_dir):
+        try:
+            identity = asyncio.run(enrol(config.uplink(), config.data_dir, args.token, config.name))
+        except (EnrolError, IdentityError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     print(identity.agent_id)
     print(f"enrolled for store {identity.store_id} at {identity.platform}", file=sys.stderr)
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     config = _load_config(args.config)
     if config is None:
         return 2
@@ -140,11 +159,12 @@ def _run(args: argparse.Namespace) -> int:
     from clearpoint.scanner_agent.identity import IdentityError
     from clearpoint.scanner_agent.journal import JournalError
 
-    try:
-        return asyncio.run(_run_agent(config, args.token))
-    except (EnrolError, IdentityError, JournalError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with _only_agent_on(config.data_dir):
+        try:
+            return asyncio.run(_run_agent(config, args.token))
+        except (EnrolError, IdentityError, JournalError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
 
 async def _run_agent(config: AgentConfig, token: str) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clearpoint.addresses import parse_address
 from clearpoint.scanner_agent.reads import Driver
 from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 from clearpoint.scanner_agent.uplink import UplinkSettings
@@ -169,6 +170,10 @@ def load(path: Path) -> AgentConfig:
     _check(f"{path} [agent]", agent, _AGENT_KEYS)
     if "platform" not in agent:
         raise ConfigError(f"{path} [agent]: `platform` (host:port of the platform) is required")
+    try:
+        parse_address(agent["platform"])
+    except ValueError as exc:
+        raise ConfigError(f"{path} [agent]: platform: {exc}") from None
     base = path.resolve().parent
     values: dict[str, Any] = dict(agent)
     values["data_dir"] = base / agent.get("data_dir", "agent-data")

@@ -86,3 +86,8 @@ class Console:
 
     def not_recorded(self, scanner_id: str, why: str) -> None:
         self._print(f"{_clock()}  {scanner_id:<10} {'-':<7} {'NOT RECORDED':<13} {why}")
+
+    def revoked(self, why: str) -> None:
+        """Said once, loudly: nothing scanned from now on reaches the platform."""
+        self._print(f"{_clock()}  AGENT REVOKED by the platform's operator ({why}): scans are kept here, not sent;")
+        self._print(f"{_clock()}  call support to enrol this till again")

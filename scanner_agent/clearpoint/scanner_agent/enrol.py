@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 from clearpoint.formats.scan_signatures import enrol_proof_message
+from clearpoint.reasons import reason_of
 from clearpoint.scanner_agent import identity as ident
 from clearpoint.scanner_agent.uplink import UplinkSettings, make_channel
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc
@@ -49,6 +50,11 @@ async def enrol(settings: UplinkSettings, data_dir: Path, token: str, display_na
         try:
             response = await agents_pb2_grpc.AgentServiceStub(channel).EnrolAgent(request, timeout=20)
         except grpc.aio.AioRpcError as exc:
+            if not reason_of(exc) and exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise EnrolError(
+                    f"cannot reach the platform at {settings.target} ({exc.details()}): check that it runs and "
+                    "that `platform` in the configuration names it; nothing was enrolled, run this again"
+                ) from None
             raise EnrolError(f"the platform at {settings.target} refused enrolment: {exc.details()}") from None
     agent = response.agent
     identity = ident.Identity(agent.agent_id, agent.partner_id, agent.store_id, agent.display_name, settings.target)

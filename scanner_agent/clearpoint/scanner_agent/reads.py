@@ -9,7 +9,7 @@ agent's business, so drivers stay small and testable with recorded input.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +28,40 @@ class Read:
     at_perf_ns: int
 
 
+@dataclass(slots=True)
+class ScannerHealth:
+    """What a driver knows of its device, for the agent's heartbeat: the fleet view shows a scanner
+    unplugged or failing before a cashier calls."""
+
+    kind: str
+    path: str
+    connected: bool = False
+    last_scan_us: int | None = None
+    last_error: str = ""
+    last_error_us: int | None = None
+    # Set on every change of `connected`, so a heartbeat goes out at once rather than at the next beat.
+    changed: Callable[[], None] | None = None
+
+    def up(self) -> None:
+        if not self.connected:
+            self.connected = True
+            self._tell()
+
+    def down(self, error: str) -> None:
+        self.trouble(error)
+        if self.connected:
+            self.connected = False
+            self._tell()
+
+    def trouble(self, error: str) -> None:
+        self.last_error = error
+        self.last_error_us = time.time_ns() // 1000
+
+    def _tell(self) -> None:
+        if self.changed is not None:
+            self.changed()
+
+
 def now_stamps() -> tuple[int, int]:
     """(UTC microseconds, perf_counter nanoseconds) for stamping a read as it completes."""
     return time.time_ns() // 1000, time.perf_counter_ns()
@@ -37,6 +71,7 @@ class Driver(Protocol):
     """One scanner. `reads()` runs until `close()`; it never raises for device trouble."""
 
     scanner_id: str
+    health: ScannerHealth
 
     def reads(self) -> AsyncIterator[Read]:
         """Every read, in order. Unplug, replug and bad input are logged and ridden out."""

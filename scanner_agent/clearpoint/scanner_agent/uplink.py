@@ -12,6 +12,7 @@ deduplicates by (agent, sequence), so at-least-once here is exactly-once there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import grpc
 from clearpoint.formats.scan_signatures import stream_proof_message
+from clearpoint.reasons import reason_of
 from clearpoint.scanner_agent.backoff import Backoff
 from clearpoint.scanner_agent.journal import Answer, Journal, JournaledScan
 from clearpoint.scanner_agent.outcomes import Outcome
@@ -134,6 +136,8 @@ class Uplink:
         on_answer: Callable[[JournaledScan | None, Answer, bool], Awaitable[None]],
         key: Ed25519PrivateKey,
         backoff: Backoff | None = None,
+        report: Callable[[], Awaitable[agents_pb2.AgentHeartbeat]] | None = None,
+        on_revoked: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.agent_id = agent_id
@@ -146,13 +150,27 @@ class Uplink:
         self.answered = 0
         self.sessions = 0
         self._wake = asyncio.Event()
+        # Heartbeats: what the agent reports (built by its owner), and what the last ack measured.
+        self._report = report
+        self._on_revoked = on_revoked
+        self._status_changed = asyncio.Event()
+        self.last_answer_us: int | None = None
+        self.round_trip_us: int | None = None
+        self.clock_offset_us: int | None = None
+        self.heartbeats = 0
+        self.revoked = False
+
+    def status_changed(self) -> None:
+        """A scanner connected or went away: send a heartbeat now rather than at the next beat."""
+        self._status_changed.set()
 
     def notify(self) -> None:
         """A scan was journaled: wake the sender."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Keep a session up until cancelled, backing off (with jitter) between attempts."""
+        """Keep a session up until cancelled, backing off (with jitter) between attempts; stop for
+        good if the platform says this agent is revoked (no session could succeed again)."""
         async with make_channel(self.settings) as channel:
             stub = agents_pb2_grpc.AgentServiceStub(channel)
             while True:
@@ -161,6 +179,17 @@ class Uplink:
                     reason = "the platform ended the stream"
                 except grpc.aio.AioRpcError as exc:
                     reason = f"{exc.code().name}: {exc.details()}"
+                    if reason_of(exc) == "AGENT_REVOKED":
+                        self.connected = False
+                        self.revoked = True
+                        log.critical(
+                            "this agent was revoked by the platform's operator (%s); scans are still journaled "
+                            "but will not be sent: enrol again with a new token",
+                            exc.details(),
+                        )
+                        if self._on_revoked is not None:
+                            self._on_revoked(exc.details() or "revoked")
+                        return
                 except _Stuck as exc:
                     reason = str(exc)
                 except Exception as exc:  # a write on a call that just failed, say: never stop the uplink
@@ -190,7 +219,33 @@ class Uplink:
         room = asyncio.Event()
         announced = asyncio.Event()  # the platform's first message, with its challenge and limits
         challenge = b""
+        heartbeat_s = 0.0  # how often the platform wants a heartbeat; 0: it wants none
+        writing = asyncio.Lock()  # one write at a time on the call: scans and heartbeats share it
+        hello_sent = asyncio.Event()
         self.sessions += 1
+
+        async def write(request: agents_pb2.StreamScansRequest) -> None:
+            async with writing:
+                try:
+                    await call.write(request)
+                except asyncio.InvalidStateError:
+                    # The call already ended; its status comes out of the read side. Wait to be cancelled.
+                    await asyncio.get_running_loop().create_future()
+
+        async def beat() -> None:
+            """A heartbeat every heartbeat_s, and at once when a scanner connects or goes away."""
+            await hello_sent.wait()
+            while heartbeat_s > 0 and self._report is not None:
+                self._status_changed.clear()
+                report = await self._report()
+                report.send_time.FromMicroseconds(time.time_ns() // 1000)
+                if self.round_trip_us is not None and self.clock_offset_us is not None:
+                    report.round_trip.FromMicroseconds(self.round_trip_us)
+                    report.clock_offset.FromMicroseconds(self.clock_offset_us)
+                await write(agents_pb2.StreamScansRequest(heartbeat=report))
+                self.heartbeats += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._status_changed.wait(), heartbeat_s)
 
         async def send() -> None:
             # Nothing is sent before the platform's challenge is answered with the agent's proof. Then scans
@@ -201,7 +256,8 @@ class Uplink:
                 await asyncio.wait_for(announced.wait(), wait_s)
             except TimeoutError:
                 raise _Stuck(f"the platform did not open the stream in {wait_s:.0f} s") from None
-            await call.write(hello(self.agent_id, self._key, challenge))
+            await write(hello(self.agent_id, self._key, challenge))
+            hello_sent.set()
             ahead: deque[JournaledScan] = deque()
             fetched = 0
             while True:
@@ -221,11 +277,7 @@ class Uplink:
                         in_flight[scan.sequence] = (sent_at, scan)
                     several = per_message and self.settings.scans_per_message > 1
                     request = to_batch(self.agent_id, group) if several else to_request(self.agent_id, group[0])
-                    try:
-                        await call.write(request)
-                    except asyncio.InvalidStateError:
-                        # The call already ended; its status comes out of the read side. Wait to be cancelled.
-                        await asyncio.get_running_loop().create_future()
+                    await write(request)
                     self.sent += len(group)
                 self._wake.clear()
                 room.clear()
@@ -251,6 +303,7 @@ class Uplink:
                 while not answers.empty():
                     batch.append(answers.get_nowait())
                 firsts = await self.journal.record_answers(batch)
+                self.last_answer_us = time.time_ns() // 1000
                 for answer, first in zip(batch, firsts, strict=True):
                     sent = in_flight.pop(answer.sequence, None)
                     self.answered += 1
@@ -269,8 +322,9 @@ class Uplink:
 
         sender = asyncio.create_task(send())
         recorder = asyncio.create_task(record())
-        sender.add_done_callback(stop_on_failure)
-        recorder.add_done_callback(stop_on_failure)
+        beater = asyncio.create_task(beat())
+        for task in (sender, recorder, beater):
+            task.add_done_callback(stop_on_failure)
         try:
             while True:
                 response = await call.read()
@@ -286,6 +340,10 @@ class Uplink:
                     per_message = response.max_scans_per_message
                 if response.challenge:
                     challenge = response.challenge
+                if response.HasField("heartbeat_interval"):
+                    heartbeat_s = max(0.1, response.heartbeat_interval.ToMicroseconds() / 1e6)
+                if response.HasField("heartbeat_ack"):
+                    self._measure(response.heartbeat_ack)
                 announced.set()
                 if response.HasField("answer"):
                     answers.put_nowait(from_answer(response.answer))
@@ -297,11 +355,18 @@ class Uplink:
                 raise failed[0] from None
             raise
         finally:
-            sender.remove_done_callback(stop_on_failure)
-            recorder.remove_done_callback(stop_on_failure)
-            sender.cancel()
-            recorder.cancel()
+            for task in (sender, recorder, beater):
+                task.remove_done_callback(stop_on_failure)
+                task.cancel()
             call.cancel()
+
+    def _measure(self, ack: agents_pb2.HeartbeatAck) -> None:
+        """Round trip and clock offset from a heartbeat's ack (NTP's way: the platform read its clock
+        half a round trip after the agent read its own)."""
+        now_us = time.time_ns() // 1000
+        sent_us = ack.send_time.ToMicroseconds()
+        self.round_trip_us = max(0, now_us - sent_us)
+        self.clock_offset_us = ack.platform_time.ToMicroseconds() - (sent_us + self.round_trip_us // 2)
 
 
 class _Stuck(Exception):

@@ -192,6 +192,10 @@ async def revoke(conn: AsyncConnection, agent_id: str, now_us: int) -> Agent:
         .where(agents.c.agent_id == agent_id, agents.c.state == AgentState.ACTIVE.value)
         .values(state=AgentState.REVOKED.value, revoked_us=now_us)
     )
+    return await get(conn, agent_id)
+
+
+async def get(conn: AsyncConnection, agent_id: str) -> Agent:
     row = (await conn.execute(select(agents).where(agents.c.agent_id == agent_id))).first()
     if row is None:
         raise Refusal(Reason.AGENT_UNKNOWN, f"there is no agent {agent_id}")

@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from clearpoint.formats.scan_signatures import CHALLENGE_BYTES
 from clearpoint.platform.agents import enrolment, wire
+from clearpoint.platform.core.database import DatabaseUnavailable
 from clearpoint.platform.core.errors import Reason, Refusal
-from clearpoint.platform.edge import OPERATORS, OWN_PROOF, Context, Service, once, to_timestamp
+from clearpoint.platform.core.ids import new_id
+from clearpoint.platform.edge import OPERATORS, OWN_PROOF, Context, Service, once, to_duration, to_timestamp
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -67,13 +69,25 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
     async def RevokeAgent(self, request: A.RevokeAgentRequest, context: Context) -> A.RevokeAgentResponse:
         async with self.p.db.write() as conn:
             agent = await enrolment.revoke(conn, request.agent_id, self.p.clock())
-        log.warning("agent %s revoked", agent.agent_id)
+        ended = self.p.fleet.end_streams(agent.agent_id)  # other processes end theirs within a second
+        log.warning("agent %s revoked; %d of its streams here ended", agent.agent_id, ended)
         return A.RevokeAgentResponse(agent=wire.agent(agent))
 
     async def ListAgents(self, request: A.ListAgentsRequest, context: Context) -> A.ListAgentsResponse:
         async with self.p.db.read() as conn:
             found = await enrolment.list_all(conn)
-        return A.ListAgentsResponse(agents=[wire.agent(a) for a in found])
+            statuses = await self.p.fleet.statuses(conn)
+        fleet = self.p.fleet
+        return A.ListAgentsResponse(
+            agents=[wire.agent(a, statuses.get(a.agent_id) or fleet.never_seen(a.agent_id)) for a in found]
+        )
+
+    async def GetAgent(self, request: A.GetAgentRequest, context: Context) -> A.GetAgentResponse:
+        async with self.p.db.read() as conn:
+            agent = await enrolment.get(conn, request.agent_id)
+            statuses = await self.p.fleet.statuses(conn, [request.agent_id])
+        status = statuses.get(request.agent_id) or self.p.fleet.never_seen(request.agent_id)
+        return A.GetAgentResponse(agent=wire.agent(agent, status))
 
     async def StreamScans(
         self, request_iterator: AsyncIterator[A.StreamScansRequest], context: Context
@@ -99,7 +113,10 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
         self.unproven_streams += 1
         try:
             yield A.StreamScansResponse(
-                max_in_flight=MAX_IN_FLIGHT, max_scans_per_message=MAX_SCANS_PER_MESSAGE, challenge=challenge
+                max_in_flight=MAX_IN_FLIGHT,
+                max_scans_per_message=MAX_SCANS_PER_MESSAGE,
+                challenge=challenge,
+                heartbeat_interval=to_duration(self.p.fleet.heartbeat_us),
             )
             try:
                 first = await asyncio.wait_for(anext(request_iterator), HELLO_SECONDS)
@@ -114,15 +131,24 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
         finally:
             self.unproven_streams -= 1
         with self.p.streams.hold(("agent", agent_id), f"agent {agent_id}"):
-            async with contextlib.aclosing(self._scans(agent_id, request_iterator)) as responses:
-                async for response in responses:
-                    yield response
+            answers: asyncio.Queue[_Out] = asyncio.Queue()
+            stream_id = new_id("str")
+
+            def end() -> None:  # revoked: the stream ends with the reason, after answers already settled
+                answers.put_nowait(Refusal(Reason.AGENT_REVOKED, f"agent {agent_id} was revoked by an operator"))
+
+            await self.p.fleet.opened(agent_id, stream_id, end)
+            try:
+                async with contextlib.aclosing(self._scans(agent_id, request_iterator, answers)) as responses:
+                    async for response in responses:
+                        yield response
+            finally:
+                await _quietly(self.p.fleet.closed(agent_id, stream_id), f"agent {agent_id}'s stream end")
 
     async def _scans(
-        self, agent_id: str, request_iterator: AsyncIterator[A.StreamScansRequest]
+        self, agent_id: str, request_iterator: AsyncIterator[A.StreamScansRequest], answers: asyncio.Queue[_Out]
     ) -> AsyncGenerator[A.StreamScansResponse]:
-        """The scans of a proven agent's stream in, their answers out."""
-        answers: asyncio.Queue[A.ScanAnswer | BaseException | None] = asyncio.Queue()
+        """The scans (and heartbeats) of a proven agent's stream in, their answers out."""
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         latest: dict[bytes, asyncio.Task[Any]] = {}
         batched = False
@@ -152,6 +178,12 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
             nonlocal batched
             try:
                 async for request in request_iterator:
+                    if request.HasField("heartbeat") and not (request.HasField("scan") or request.scans):
+                        received_us = self.p.clock()
+                        beat = wire.heartbeat_of(agent_id, request.heartbeat, received_us)
+                        _keep(asyncio.create_task(_quietly(self.p.fleet.heard(beat), f"agent {agent_id}'s heartbeat")))
+                        answers.put_nowait(wire.heartbeat_ack(request.heartbeat, received_us))
+                        continue
                     scans = wire.scans_of(request, MAX_SCANS_PER_MESSAGE)
                     batched = batched or len(request.scans) > 0
                     received_us = self.p.clock()
@@ -164,8 +196,7 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                         await slots.acquire()
                         task = asyncio.create_task(one(scan, received_us, latest.get(scan.data)))
                         latest[scan.data] = task
-                        _finishing.add(task)
-                        task.add_done_callback(_finishing.discard)
+                        _keep(task)
                         task.add_done_callback(forget(scan.data))
                 pending = list(latest.values())
                 if pending:
@@ -182,11 +213,14 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                     return
                 if isinstance(item, BaseException):
                     raise item
+                if isinstance(item, A.HeartbeatAck):
+                    yield A.StreamScansResponse(heartbeat_ack=item)
+                    continue
                 if not batched:
                     yield A.StreamScansResponse(answer=item)
                     continue
                 settled = [item]  # with whatever else is settled by now
-                ending: list[BaseException | None] = []  # the end of the stream, met while gathering
+                ending: list[_Out] = []  # the end of the stream (or an ack), met while gathering
                 while not answers.empty() and len(settled) < MAX_IN_FLIGHT:
                     more = answers.get_nowait()
                     if not isinstance(more, A.ScanAnswer):
@@ -194,10 +228,30 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
                         break
                     settled.append(more)
                 yield A.StreamScansResponse(answers=settled)
-                if ending:  # None (all answered) or an error: after the answers gathered before it
+                if ending:  # None (all answered), an error or an ack: after the answers gathered before it
                     answers.put_nowait(ending[0])
         finally:
             reader.cancel()
+
+
+# What a stream's answer queue carries: an answer, a heartbeat's ack, the error that ends the
+# stream, or None once everything read is answered.
+_Out = A.ScanAnswer | A.HeartbeatAck | BaseException | None
+
+
+def _keep(task: asyncio.Task[Any]) -> None:
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+
+
+async def _quietly(work: Awaitable[None], what: str) -> None:
+    """Fleet bookkeeping never ends a stream or a call: a database away costs a stale row at worst."""
+    try:
+        await work
+    except DatabaseUnavailable as exc:
+        log.debug("%s not recorded: %s", what, exc)
+    except Exception:
+        log.exception("%s not recorded", what)
 
 
 SERVICE = Service(

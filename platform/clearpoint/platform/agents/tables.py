@@ -1,10 +1,12 @@
-"""Enrolment tokens, enrolled agents, the scans they sent, and the scans refused as evidence."""
+"""Enrolment tokens, enrolled agents, the scans they sent, the scans refused as evidence, and the
+fleet's view of each agent."""
 
 from __future__ import annotations
 
 from clearpoint.platform.core.tables import metadata
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -87,3 +89,27 @@ scan_rejections = Table(
     Column("received_us", BigInteger, nullable=False),
 )
 Index("ix_scan_rejections_agent", scan_rejections.c.agent_id, scan_rejections.c.received_us)
+
+# The fleet's view of each agent: its stream and what its last heartbeat said. Every platform
+# process writes here, so any of them (and `clearpoint ops agents`) sees the whole fleet.
+agent_status = Table(
+    "agent_status",
+    metadata,
+    Column("agent_id", String(32), ForeignKey("agents.agent_id"), primary_key=True),
+    # The stream opened last; only it may mark the agent disconnected (a reconnect may beat the old
+    # stream's end to the database).
+    Column("stream_id", String(32), nullable=False),
+    Column("connected", Boolean, nullable=False),
+    Column("connect_us", BigInteger, nullable=False),
+    Column("last_seen_us", BigInteger, nullable=False),
+    Column("heartbeat_us", BigInteger),  # when the last heartbeat arrived; the fields below are from it
+    Column("version", String(64)),
+    Column("uptime_us", BigInteger),
+    Column("backlog", BigInteger),
+    Column("oldest_unanswered_us", BigInteger),
+    Column("last_answer_us", BigInteger),
+    Column("round_trip_us", BigInteger),
+    Column("clock_offset_us", BigInteger),
+    Column("sent_us", BigInteger),
+    Column("scanners", Text),  # JSON: one object per scanner (agents.fleet.ScannerState)
+)

@@ -64,6 +64,8 @@ STATUS: dict[Reason, grpc.StatusCode] = {
     Reason.QUOTE_EXPIRED: _STATE,
     Reason.EXCHANGE_UNKNOWN: grpc.StatusCode.NOT_FOUND,
     Reason.STATEMENT_UNKNOWN: grpc.StatusCode.NOT_FOUND,
+    Reason.API_KEY_UNKNOWN: grpc.StatusCode.NOT_FOUND,
+    Reason.API_KEY_INACTIVE: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

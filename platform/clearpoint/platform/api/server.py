@@ -8,7 +8,9 @@ import logging
 from collections.abc import Sequence
 
 import grpc
+from clearpoint.platform.agents.fleet import REVOCATION_POLL_S
 from clearpoint.platform.api.guard import GuardInterceptor
+from clearpoint.platform.api.listening import ListenError
 from clearpoint.platform.api.registry import SERVICES
 from clearpoint.platform.app import Platform
 from clearpoint.platform.core.database import DatabaseUnavailable
@@ -55,6 +57,7 @@ class PlatformServer:
         self._serving: bool | None = None
         self._probe = asyncio.create_task(self._watch_database())
         self._sweeper = asyncio.create_task(self._void_expired_sides())
+        self._revocations = asyncio.create_task(self._end_revoked_streams())
         # Clearing on its schedule; of several processes on one database, the lease holder runs it.
         self._clearing = asyncio.create_task(platform.clearing.scheduled())
 
@@ -78,6 +81,17 @@ class PlatformServer:
             except Exception:
                 log.exception("expiry sweep failed; trying again in %g s", EXPIRY_SWEEP_SECONDS)
 
+    async def _end_revoked_streams(self) -> None:
+        """End the streams here of agents another process revoked (that one ended its own at once)."""
+        while True:
+            await asyncio.sleep(REVOCATION_POLL_S)
+            try:
+                await self.platform.fleet.end_revoked()
+            except DatabaseUnavailable as exc:
+                log.debug("revocation check: %s", exc)
+            except Exception:
+                log.exception("revocation check failed; trying again in %g s", REVOCATION_POLL_S)
+
     async def _watch_database(self) -> None:
         """Health follows the database: NOT_SERVING while it does not answer, so a balancer sends
         calls to a platform that can serve them; SERVING again once it does."""
@@ -99,18 +113,12 @@ class PlatformServer:
         self.platform.clearing.stop()  # a run under way finishes (bounded), then the schedule ends
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(self._clearing, CLEARING_STOP_SECONDS)
-        for task in (self._probe, self._sweeper):
+        for task in (self._probe, self._sweeper, self._revocations):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._health.enter_graceful_shutdown()
         await self.server.stop(grace)
-
-
-def tls_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
-    """Server TLS from PEM files (the certificate chain and its private key)."""
-    with open(cert_file, "rb") as cert, open(key_file, "rb") as key:
-        return grpc.ssl_server_credentials([(key.read(), cert.read())])
 
 
 def policy(services: Sequence[Service]) -> dict[str, Access]:
@@ -122,10 +130,14 @@ async def start(
     listen: str,
     tls: grpc.ServerCredentials | None = None,
     services: Sequence[Service] = SERVICES,
+    *,
+    share_port: bool = False,
 ) -> PlatformServer:
-    """Serve `services` on `listen`; with `tls`, only over TLS (API keys travel in call metadata)."""
+    """Serve `services` on `listen`; with `tls`, only over TLS (API keys travel in call metadata).
+    Only the workers of one `serve` share a port (`share_port`; see listening.claim)."""
     guard = GuardInterceptor(platform.auth, platform.db.read, policy(services), platform.streams)
-    server = grpc.aio.server(interceptors=[guard], options=SERVER_OPTIONS)
+    options = [*SERVER_OPTIONS, ("grpc.so_reuseport", 1 if share_port else 0)]
+    server = grpc.aio.server(interceptors=[guard], options=options)
     for service in services:
         service.add_to_server(service.servicer(platform), server)
     health_servicer = health.aio.HealthServicer()
@@ -134,9 +146,12 @@ async def start(
     reflection.enable_server_reflection(
         (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    port = server.add_secure_port(listen, tls) if tls is not None else server.add_insecure_port(listen)
+    try:
+        port = server.add_secure_port(listen, tls) if tls is not None else server.add_insecure_port(listen)
+    except RuntimeError:  # gRPC says only "failed to bind"; the start-up check names the usual causes first
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {listen}")
+        raise ListenError(f"cannot listen on {listen} (in use, or not an address of this host): correct --listen")
     await server.start()
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ from clearpoint.private_files import private_sqlite_file
 from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
@@ -43,10 +44,7 @@ class DatabaseUnavailable(Exception):
 def is_disconnect(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it) says the connection to the database is gone: a restart, a
     failover, a terminated session, a refused connect. A constraint or syntax error is not."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _causes(exc):
         if isinstance(current, DatabaseUnavailable | ConnectionError):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
@@ -55,8 +53,6 @@ def is_disconnect(exc: BaseException) -> bool:
             return True
         if _driver_says_gone(current):
             return True
-        nxt = getattr(current, "orig", None)
-        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
     return False
 
 
@@ -77,17 +73,73 @@ def _driver_says_gone(exc: BaseException) -> bool:
     )
 
 
+class DatabaseUrlInvalid(ValueError):
+    """A --database value that names no database the platform can use."""
+
+
+_URL_FORMS = "use sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
+
+
 def normalize_url(url: str) -> str:
-    """Accept plain `postgresql://` and `sqlite:///` URLs and pick the asyncio drivers for them."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
+    """Accept plain `postgresql://` (or `postgres://`, as many hosts print it) and `sqlite:///` URLs
+    and pick the asyncio drivers for them."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlInvalid(f"{url!r} is not a database URL: {_URL_FORMS}") from None
+    backend = parsed.drivername.split("+", 1)[0]
     if backend == "sqlite":
+        if not parsed.database:
+            raise DatabaseUrlInvalid(f"{url!r} names no file: {_URL_FORMS}")
         parsed = parsed.set(drivername="sqlite+aiosqlite")
-    elif backend == "postgresql":
+    elif backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     else:
-        raise ValueError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://...")
+        raise DatabaseUrlInvalid(f"unsupported database {backend!r} in {url!r}: {_URL_FORMS}")
     return parsed.render_as_string(hide_password=False)
+
+
+def explain_failure(exc: BaseException, url: str) -> str | None:
+    """One line saying why the database at `url` could not be used, and what to do about it, for a
+    failure to connect or to open it; None for anything else (a bug shows its traceback)."""
+    parsed = make_url(normalize_url(url))
+    shown = parsed.render_as_string(hide_password=True)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    for cause in _causes(exc):
+        name = type(cause).__name__
+        if name == "InvalidCatalogNameError":
+            return (
+                f"database {parsed.database!r} does not exist on {where}: create it "
+                f"(createdb {parsed.database}) or correct --database ({shown})"
+            )
+        if name in ("InvalidAuthorizationSpecificationError", "InvalidPasswordError"):
+            return f"the database at {where} refused the login ({cause}): correct the user or password ({shown})"
+        if isinstance(cause, socket.gaierror):
+            return f"cannot find the database host {parsed.host!r} ({cause.strerror}): correct --database ({shown})"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"nothing accepts connections at {where}: start PostgreSQL there, or correct --database ({shown})"
+        if isinstance(cause, TimeoutError):
+            return f"the database at {where} did not answer in time: check the network, or correct --database ({shown})"
+        if name == "OperationalError" and "unable to open database file" in str(cause):
+            return f"cannot open the SQLite file {parsed.database!r}: check its folder exists and is writable ({shown})"
+        if isinstance(cause, PermissionError | IsADirectoryError):
+            return f"cannot open the SQLite file {parsed.database!r} ({cause.strerror}): correct --database ({shown})"
+        if name == "CannotConnectNowError":
+            return f"the database at {where} is starting up or shutting down ({cause}): try again shortly"
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return f"cannot reach the database at {where} ({cause.strerror}): correct --database ({shown})"
+    return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it was raised from, drivers' own errors included, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not s for s in seen):
+        seen.append(current)
+        nxt = getattr(current, "orig", None)
+        current = nxt if isinstance(nxt, BaseException) else (current.__cause__ or current.__context__)
+    return seen
 
 
 class Database:

@@ -19,6 +19,7 @@ _LENGTHS = {
     "mbr": 8,
     "xch": 8,
     "adj": 8,
+    "str": 8,  # an agent's scan stream (the fleet tells a reconnect from the stream it replaces)
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clearpoint.platform.core.tables import metadata
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, LargeBinary, String, Table
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, LargeBinary, String, Table
 
 issuer_keys = Table(
     "issuer_keys",
@@ -24,4 +24,14 @@ Index(
     unique=True,
     sqlite_where=issuer_keys.c.state == "active",
     postgresql_where=issuer_keys.c.state == "active",
+)
+
+# One row: what the database keeps to recognise the master key it was set up with.
+master_key_check = Table(
+    "master_key_check",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("check_value", LargeBinary(32), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )

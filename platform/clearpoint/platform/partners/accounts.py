@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 
 from clearpoint.platform.core.errors import field_invalid
 from clearpoint.platform.core.ids import new_id
 from clearpoint.platform.core.principals import Role
-from clearpoint.platform.partners.tables import api_keys, partners
+from clearpoint.platform.partners import api_keys
+from clearpoint.platform.partners.tables import partners
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,13 +26,6 @@ def _partner(row: Row[tuple[str, str, str, int]]) -> Partner:
     return Partner(row.partner_id, row.name, Role(row.role), row.created_us)
 
 
-def new_api_key() -> tuple[str, str, bytes]:
-    """(full key to hand out, key id, hash of the secret to store)."""
-    key_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    return f"cpk_{key_id}_{secret}", key_id, hashlib.sha256(secret.encode()).digest()
-
-
 def check_name(name: str) -> None:
     if not 1 <= len(name) <= 200 or not name.isprintable():
         raise field_invalid("name", "name must be 1 to 200 printable characters")
@@ -45,13 +37,10 @@ async def create(conn: AsyncConnection, name: str, role: Role, now_us: int) -> t
     if await conn.scalar(select(partners.c.partner_id).where(partners.c.name == name)):
         raise field_invalid("name", f"a partner named {name!r} exists already")
     partner = Partner(new_id("ptn"), name, role, now_us)
-    key, key_id, digest = new_api_key()
     await conn.execute(
         insert(partners).values(partner_id=partner.partner_id, name=name, role=role.value, created_us=now_us)
     )
-    await conn.execute(
-        insert(api_keys).values(key_id=key_id, partner_id=partner.partner_id, secret_sha256=digest, created_us=now_us)
-    )
+    _, key = await api_keys.insert_key(conn, partner.partner_id, now_us)
     return partner, key
 
 

@@ -1,4 +1,5 @@
-"""PartnerService: operators create and list partners; anyone asks who they are."""
+"""PartnerService: operators create and list partners; partners and operators manage API keys;
+anyone asks who they are."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 from clearpoint.platform.core.errors import field_invalid
 from clearpoint.platform.core.principals import current_principal
 from clearpoint.platform.edge import OPERATORS, PARTNERS, Context, Service, once
-from clearpoint.platform.partners import accounts, wire
+from clearpoint.platform.partners import accounts, api_keys, wire
 from clearpoint.v1 import partners_pb2, partners_pb2_grpc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,6 +55,47 @@ class PartnerServicer(partners_pb2_grpc.PartnerServiceServicer):
         assert me is not None, "an authenticated caller is a partner"
         return P.WhoAmIResponse(partner=wire.partner(me))
 
+    async def CreateApiKey(self, request: P.CreateApiKeyRequest, context: Context) -> P.CreateApiKeyResponse:
+        shown: list[str] = []
+
+        async def work(conn: AsyncConnection) -> P.CreateApiKeyResponse:
+            made, key = await api_keys.create(conn, current_principal.get(), request.partner_id, self.p.clock())
+            shown.append(key)
+            return P.CreateApiKeyResponse(key=wire.api_key(made))  # stored without the key itself
+
+        response = await once(self.p, "CreateApiKey", request, P.CreateApiKeyResponse, work)
+        if shown:
+            response.api_key = shown[0]
+        return response
+
+    async def ListApiKeys(self, request: P.ListApiKeysRequest, context: Context) -> P.ListApiKeysResponse:
+        async with self.p.db.read() as conn:
+            found = await api_keys.list_for(conn, current_principal.get(), request.partner_id)
+        return P.ListApiKeysResponse(keys=[wire.api_key(k) for k in found])
+
+    async def RevokeApiKey(self, request: P.RevokeApiKeyRequest, context: Context) -> P.RevokeApiKeyResponse:
+        async with self.p.db.write() as conn:
+            revoked = await api_keys.revoke(conn, current_principal.get(), request.key_id, self.p.clock())
+        self.p.auth.forget(request.key_id)
+        return P.RevokeApiKeyResponse(key=wire.api_key(revoked))
+
+    async def RotateApiKey(self, request: P.RotateApiKeyRequest, context: Context) -> P.RotateApiKeyResponse:
+        overlap_us = request.overlap.ToMicroseconds()
+        shown: list[str] = []
+
+        async def work(conn: AsyncConnection) -> P.RotateApiKeyResponse:
+            old, new, key = await api_keys.rotate(
+                conn, current_principal.get(), request.key_id, overlap_us, self.p.clock()
+            )
+            shown.append(key)
+            return P.RotateApiKeyResponse(old_key=wire.api_key(old), new_key=wire.api_key(new))
+
+        response = await once(self.p, "RotateApiKey", request, P.RotateApiKeyResponse, work)
+        self.p.auth.forget(request.key_id)
+        if shown:
+            response.api_key = shown[0]
+        return response
+
 
 SERVICE = Service(
     descriptor=P.DESCRIPTOR.services_by_name["PartnerService"],
@@ -62,5 +104,5 @@ SERVICE = Service(
     stub=partners_pb2_grpc.PartnerServiceStub,
     client_name="partners",
     access=OPERATORS,
-    overrides={"WhoAmI": PARTNERS},
+    overrides={name: PARTNERS for name in ("WhoAmI", "CreateApiKey", "ListApiKeys", "RevokeApiKey", "RotateApiKey")},
 )

@@ -24,4 +24,8 @@ api_keys = Table(
     Column("secret_sha256", LargeBinary(32), nullable=False),
     Column("created_us", BigInteger, nullable=False),
     Column("revoked_us", BigInteger),
+    # The end of a rotation's overlap: the key stops working then.
+    Column("expires_us", BigInteger),
+    # The key that replaced it in a rotation.
+    Column("replaced_by", String(32)),
 )

@@ -12,7 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from clearpoint.scanner_agent.aim import split_aim
-from clearpoint.scanner_agent.reads import Read, now_stamps
+from clearpoint.scanner_agent.reads import Read, ScannerHealth, now_stamps
+from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ class DeviceLoopDriver(Generic[H, Item]):
     into finished scans. Nothing here raises for device trouble: it is logged and ridden out.
     """
 
-    kind = "device"
+    kind = "device"  # in log lines
+    scanner_kind = ScannerKind.KEYBOARD  # in heartbeats
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class DeviceLoopDriver(Generic[H, Item]):
     ) -> None:
         self.scanner_id = scanner_id
         self.path = path
+        self.health = ScannerHealth(self.scanner_kind.value, path)
         self.idle_timeout = idle_timeout
         self.retry_interval = retry_interval
         self.aim_prefix = aim_prefix
@@ -119,6 +122,7 @@ class DeviceLoopDriver(Generic[H, Item]):
             try:
                 handle = self._open()
             except OSError as exc:
+                self.health.down(f"cannot open: {_explain(exc)}")
                 if not outage:
                     log.warning(
                         "scanner %s: cannot open %s %s (%s); retrying every %gs",
@@ -134,6 +138,7 @@ class DeviceLoopDriver(Generic[H, Item]):
                     log.info("scanner %s: %s is back", self.scanner_id, self.path)
                 self._handle = handle
                 self._decoder.reset()
+                self.health.up()
                 return handle
             await self._pause(self.retry_interval)
         return None
@@ -165,11 +170,13 @@ class DeviceLoopDriver(Generic[H, Item]):
                 try:
                     item = finished.result()
                 except StopAsyncIteration:
+                    self.health.down("the device ended")
                     log.warning(
                         "scanner %s: %s %s ended; waiting for it to return", self.scanner_id, self.kind, self.path
                     )
                     return
                 except OSError as exc:
+                    self.health.down(f"went away: {_explain(exc)}")
                     log.warning(
                         "scanner %s: %s %s went away (%s); polling every %gs for it to return",
                         self.scanner_id,

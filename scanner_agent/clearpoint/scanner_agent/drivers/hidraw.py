@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from clearpoint.scanner_agent import keymaps as k
 from clearpoint.scanner_agent.drivers.device_loop import DeviceLoopDriver
+from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 from clearpoint.scanner_agent.wedge import PRESS, RELEASE, WedgeDecoder
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class HidrawDriver(DeviceLoopDriver[int, bytes]):
     """A wedge scanner's hidraw node, read with a non-blocking fd on the event loop."""
 
     kind = "hidraw device"
+    scanner_kind = ScannerKind.HIDRAW
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ from typing import Protocol
 from clearpoint.scanner_agent import keymaps as k
 from clearpoint.scanner_agent.discovery import SCANNER_VENDORS
 from clearpoint.scanner_agent.drivers.device_loop import DeviceLoopDriver
+from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 from clearpoint.scanner_agent.wedge import PRESS, WedgeDecoder
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class KeyboardWedgeDriver(DeviceLoopDriver[InputDeviceLike, InputEventLike]):
     """A wedge scanner's `/dev/input/by-id/...-event-kbd` device, grabbed and decoded."""
 
     kind = "input device"
+    scanner_kind = ScannerKind.KEYBOARD
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ from clearpoint.scanner_agent.framing import (
     TerminatorFramer,
     TimeoutFramer,
 )
-from clearpoint.scanner_agent.reads import Read, now_stamps
+from clearpoint.scanner_agent.reads import Read, ScannerHealth, now_stamps
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,7 @@ class SerialDriver:
     def __init__(self, scanner_id: str, settings: SerialSettings) -> None:
         self.scanner_id = scanner_id
         self.settings = settings
+        self.health = ScannerHealth("serial", settings.path)
         self._framer = settings.make_framer()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._transport: asyncio.Transport | None = None
@@ -205,6 +206,7 @@ class SerialDriver:
         for out in outputs:
             if isinstance(out, Problem):
                 log.warning("scanner %s: %s", self.scanner_id, out.message)
+                self.health.trouble(out.message)
                 continue
             at_us, at_perf_ns = self._stamps(out.at)
             symbology, data = split_aim(out.data)
@@ -237,6 +239,7 @@ class SerialDriver:
                 transport, protocol = await self._open_port()
             except (serial.SerialException, OSError, ValueError) as exc:
                 reason = _reason(exc)
+                self.health.down(f"cannot open: {reason}")
                 if reason != last_reason:
                     # One line per distinct reason (missing, permission denied, busy), not one per poll.
                     if not self._was_connected and not last_reason:
@@ -250,6 +253,7 @@ class SerialDriver:
                 transport.close()
                 return False
             self._transport, self._protocol = transport, protocol
+            self.health.up()
             if self._was_connected:
                 log.info("scanner %s back (%s)", self.scanner_id, path)
             else:
@@ -270,6 +274,7 @@ class SerialDriver:
         if self._closed:
             return
         log.warning("scanner %s unplugged (%s); waiting for it to return", self.scanner_id, self.settings.path)
+        self.health.down("unplugged")
         log.debug("scanner %s: connection lost: %s", self.scanner_id, exc)
         problem = self._framer.reset()
         if problem is not None:

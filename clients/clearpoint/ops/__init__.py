@@ -1,0 +1,1 @@
+"""`clearpoint ops`: the operators' command line, a gRPC client of the platform."""
