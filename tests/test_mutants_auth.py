@@ -188,7 +188,9 @@ async def test_what_a_servicer_raises_reaches_the_caller_as_a_status(
         operator = platform.operator()
         caplog.clear()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await operator.partners.WhoAmI(partners_pb2.WhoAmIRequest(), metadata=operator.metadata)
+            await operator.partners.WhoAmI(
+                partners_pb2.WhoAmIRequest(), metadata=(*operator.metadata, ("x-request-id", "till-7:call-42"))
+            )
     finally:
         await platform.close()
     details = caught.value.details() or ""
@@ -201,6 +203,16 @@ async def test_what_a_servicer_raises_reaches_the_caller_as_a_status(
         assert errors == []
     else:
         assert caught.value.code() == grpc.StatusCode.INTERNAL
-        assert details == "internal error; the platform logged it"
+        assert details == "internal error; the platform logged it as request till-7:call-42"
         assert len(errors) == 1 and "/clearpoint.v1.PartnerService/WhoAmI" in errors[0].getMessage()
         assert errors[0].exc_info is not None and "secret detail" in str(errors[0].exc_info[1])
+
+
+def test_a_request_id_is_the_callers_when_sensible_else_a_new_one() -> None:
+    from clearpoint.platform.api.guard import request_id_from
+
+    assert request_id_from((("x-request-id", "pos-12:abc.1"),)) == "pos-12:abc.1"
+    for bad in ("", "x" * 65, "has space", "new\nline", "caf\u00e9"):
+        made = request_id_from((("x-request-id", bad),))
+        assert made != bad and len(made) == 16 and int(made, 16) >= 0
+    assert request_id_from(()) != request_id_from(())

@@ -120,7 +120,7 @@ def test_issuer_keys_tokens_and_agents(served: Served) -> None:
         key=served.operator_key,
     )
     assert token.returncode == 0 and token.stdout.startswith("cpe_"), token.stderr
-    assert served.ok("ops", "agents", "list").strip() == "(none)"
+    assert served.ok("ops", "agents", "list").strip() == "(no agents)"
     unknown = served.run("ops", "agents", "revoke", "agt_0000000000000000", key=served.operator_key)
     assert unknown.returncode == 1 and "AGENT_UNKNOWN" in unknown.stderr
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -127,6 +128,13 @@ def configure(group: argparse.ArgumentParser) -> None:
         DEFAULT_STALE_AFTER_S,
         "an agent not heard from for this long is shown stale (make it a few heartbeats)",
         type=float,
+    )
+    env_option(
+        serve,
+        "--metrics-listen",
+        "CLEARPOINT_METRICS_LISTEN",
+        "",
+        "HOST:PORT to serve Prometheus metrics on (GET /metrics), one endpoint for all workers; off if empty",
     )
     serve.add_argument("--skip-migrations", action="store_true", help=argparse.SUPPRESS)
     # One of a supervisor's workers: shares the port the supervisor holds, and runs one process.
@@ -257,10 +265,15 @@ def _check_serve_options(args: argparse.Namespace) -> None:
     bad = _bad_schedule(args)
     if bad:
         raise CommandFailure(bad)
+    if args.metrics_listen:
+        try:
+            args.metrics_listen = parse_address(args.metrics_listen)
+        except ValueError as exc:
+            raise CommandFailure(f"--metrics-listen: {exc}") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from clearpoint.platform.api import listening
+    from clearpoint.platform.api import listening, metrics_http
 
     setup_logging(args.log_level, args.log_format)
     _check_serve_options(args)
@@ -284,6 +297,11 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             for sock in held:
                 sock.close()
+    if args.metrics_listen and not args.worker:
+        try:
+            metrics_http.serve(args.metrics_listen)
+        except listening.ListenError as exc:
+            raise CommandFailure(str(exc)) from None
 
     async def main() -> None:
         from clearpoint.platform.api import server
@@ -310,6 +328,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _supervise(args: argparse.Namespace) -> int:
     """Run `--workers` server processes on one port: migrate once, then start and keep them."""
+    from clearpoint.platform.api import metrics_http
+    from clearpoint.platform.api.listening import ListenError
     from clearpoint.platform.supervisor import supervise
 
     async def prepare() -> None:
@@ -344,7 +364,15 @@ def _supervise(args: argparse.Namespace) -> int:
     )
     for flag in flags:
         argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-    return supervise(argv, args.workers)
+    if not args.metrics_listen:
+        return supervise(argv, args.workers)
+    with metrics_http.shared_directory() as shared:
+        os.environ[metrics_http.MULTIPROC_ENV] = shared  # the workers inherit it; they write, this serves
+        try:
+            metrics_http.serve(args.metrics_listen, multiprocess_dir=shared)
+        except ListenError as exc:
+            raise CommandFailure(str(exc)) from None
+        return supervise(argv, args.workers, on_exit=lambda pid: metrics_http.worker_gone(shared, pid))
 
 
 def _migrate(args: argparse.Namespace) -> int:

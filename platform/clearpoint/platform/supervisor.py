@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def supervise(argv: Sequence[str], workers: int) -> int:
-    """Run `workers` copies of `argv` until SIGTERM/SIGINT; returns the exit status for the whole."""
+def supervise(argv: Sequence[str], workers: int, on_exit: Callable[[int], None] | None = None) -> int:
+    """Run `workers` copies of `argv` until SIGTERM/SIGINT; returns the exit status for the whole.
+    `on_exit` hears the pid of each worker that ends."""
     parent = os.getpid()
 
     def spawn() -> subprocess.Popen[bytes]:
@@ -66,6 +67,8 @@ def supervise(argv: Sequence[str], workers: int) -> int:
             code = child.poll()
             if code is None or stopping:
                 continue
+            if on_exit is not None:
+                on_exit(child.pid)
             if code == 2:
                 print(f"clearpoint platform: worker {child.pid} could not start; stopping", file=sys.stderr)
                 status = 2

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from clearpoint.formats.scan_signatures import ScanFieldError
-from clearpoint.scanner_agent import heartbeat
+from clearpoint.scanner_agent import heartbeat, metrics
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.identity import Identity
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournaledScan
@@ -52,6 +52,12 @@ class Agent:
         )
         for driver in drivers:
             driver.health.changed = self.uplink.status_changed
+        metrics.watch(
+            lambda: journal.backlog,
+            lambda: self.uplink.connected,
+            lambda: self.uplink.round_trip_us,
+            [(d.scanner_id, _connected(d)) for d in drivers],
+        )
         self.backlog_warn_at = max(1, int(journal.max_backlog * backlog_warn_fraction))
         self._warned = False
         self.recorded = 0
@@ -109,17 +115,20 @@ class Agent:
                 read.scanner_id,
                 full,
             )
+            metrics.NOT_RECORDED.labels("backlog full").inc()
             self.console.not_recorded(read.scanner_id, f"offline backlog full ({full.backlog} scans): call support")
             if driver is not None:
                 await driver.signal(False)
             return None
         except ScanFieldError as exc:
             log.error("scan from %s not recorded: %s", read.scanner_id, exc)
+            metrics.NOT_RECORDED.labels("unreadable").inc()
             self.console.not_recorded(read.scanner_id, f"unreadable scan ({exc}); scan again")
             if driver is not None:
                 await driver.signal(False)
             return None
         self.recorded += 1
+        metrics.SCANS.labels(read.scanner_id).inc()
         self.uplink.notify()
         self.console.journaled(scan, self.uplink.connected)
         if self.journal.backlog >= self.backlog_warn_at and not self._warned:
@@ -136,8 +145,15 @@ class Agent:
     async def _answered(self, scan: JournaledScan | None, answer: Answer, first: bool) -> None:
         if not first:
             return  # answered before (a replayed answer): the cashier heard it already
+        metrics.ANSWERS.labels(answer.outcome.value).inc()
+        if scan is not None:
+            metrics.ANSWER_SECONDS.observe(max(0.0, time.time() - scan.scan_us / 1e6))
         scanner_id = scan.scanner_id if scan else "?"
         self.console.answered(scanner_id, answer, scan.data if scan else None)
         driver = self.drivers.get(scanner_id)
         if driver is not None:
             await driver.signal(answer.outcome == Outcome.ACCEPTED)
+
+
+def _connected(driver: Driver) -> Callable[[], bool]:
+    return lambda: driver.health.connected

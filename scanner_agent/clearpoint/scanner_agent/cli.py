@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clearpoint.addresses import parse_address
 from clearpoint.cliutil import CommandFailure, add_subcommands, env_option, logging_options, setup_logging
 from clearpoint.scanner_agent.outcomes import PENDING, Outcome
 
@@ -179,6 +180,15 @@ async def _run_agent(config: AgentConfig, token: str) -> int:
         log.info("enrolled as %s for store %s", enrolled.agent_id, enrolled.store_id)
     identity = ident.load_identity(config.data_dir)
     key = ident.load_key(config.data_dir)
+    if config.metrics_listen:
+        from clearpoint.scanner_agent import metrics
+
+        try:
+            metrics.serve(parse_address(config.metrics_listen))
+        except OSError as exc:
+            raise CommandFailure(
+                f"cannot serve metrics on {config.metrics_listen} ({exc.strerror}): see metrics_listen"
+            ) from None
     journal = await Journal.open(config.journal_path, identity.agent_id, key, config.max_backlog)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -57,6 +57,8 @@ class AgentConfig:
     answer_timeout_seconds: float = 30.0
     claims_retention_days: int = 400
     tls_ca_file: str = ""
+    # HOST:PORT to serve Prometheus metrics on (GET /metrics); off when empty.
+    metrics_listen: str = ""
     scanners: tuple[ScannerConfig, ...] = ()
 
     @property
@@ -92,6 +94,7 @@ _AGENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "answer_timeout_seconds": (int, float),
     "claims_retention_days": int,
     "tls_ca_file": str,
+    "metrics_listen": str,
 }
 _COMMON = {"id": str, "type": str, "path": str}
 _SCANNER_KEYS: dict[ScannerKind, dict[str, type | tuple[type, ...]]] = {
@@ -174,6 +177,11 @@ def load(path: Path) -> AgentConfig:
         parse_address(agent["platform"])
     except ValueError as exc:
         raise ConfigError(f"{path} [agent]: platform: {exc}") from None
+    if agent.get("metrics_listen"):
+        try:
+            parse_address(agent["metrics_listen"])
+        except ValueError as exc:
+            raise ConfigError(f"{path} [agent]: metrics_listen: {exc}") from None
     base = path.resolve().parent
     values: dict[str, Any] = dict(agent)
     values["data_dir"] = base / agent.get("data_dir", "agent-data")

@@ -222,6 +222,8 @@ class Uplink:
         heartbeat_s = 0.0  # how often the platform wants a heartbeat; 0: it wants none
         writing = asyncio.Lock()  # one write at a time on the call: scans and heartbeats share it
         hello_sent = asyncio.Event()
+        # A session's first heartbeat goes before its scans: the platform hears the backlog it is about to get.
+        first_beat = asyncio.Event()
         self.sessions += 1
 
         async def write(request: agents_pb2.StreamScansRequest) -> None:
@@ -235,7 +237,10 @@ class Uplink:
         async def beat() -> None:
             """A heartbeat every heartbeat_s, and at once when a scanner connects or goes away."""
             await hello_sent.wait()
-            while heartbeat_s > 0 and self._report is not None:
+            if heartbeat_s <= 0 or self._report is None:
+                first_beat.set()
+                return
+            while True:
                 self._status_changed.clear()
                 report = await self._report()
                 report.send_time.FromMicroseconds(time.time_ns() // 1000)
@@ -244,6 +249,7 @@ class Uplink:
                     report.clock_offset.FromMicroseconds(self.clock_offset_us)
                 await write(agents_pb2.StreamScansRequest(heartbeat=report))
                 self.heartbeats += 1
+                first_beat.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._status_changed.wait(), heartbeat_s)
 
@@ -258,6 +264,7 @@ class Uplink:
                 raise _Stuck(f"the platform did not open the stream in {wait_s:.0f} s") from None
             await write(hello(self.agent_id, self._key, challenge))
             hello_sent.set()
+            await first_beat.wait()
             ahead: deque[JournaledScan] = deque()
             fetched = 0
             while True:

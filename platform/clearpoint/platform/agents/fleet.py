@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from clearpoint.platform.agents.tables import agent_status, agents
+from clearpoint.platform.core import metrics
 from clearpoint.platform.core.batching import Batcher
 from clearpoint.platform.core.clock import Clock
 from clearpoint.platform.core.database import Database
@@ -121,9 +122,12 @@ class Fleet:
         self.clock = clock
         self.heartbeat_us = heartbeat_us
         self.stale_after_us = stale_after_us
-        self._writes: Batcher[Heartbeat, None] = Batcher(self._write_heartbeats, key=lambda h: h.agent_id)
+        self._writes: Batcher[Heartbeat, None] = Batcher(
+            self._write_heartbeats, key=lambda h: h.agent_id, name="heartbeats"
+        )
         # This process's open streams: agent id -> stream id -> what ends that stream.
         self._local: dict[str, dict[str, Callable[[], None]]] = {}
+        self._backlogs: dict[str, int] = {}  # what the agents streaming here last said they hold
         self._revocations_seen_us = clock()
 
     # --- streams --------------------------------------------------------------------------------
@@ -131,6 +135,7 @@ class Fleet:
     async def opened(self, agent_id: str, stream_id: str, end: Callable[[], None]) -> None:
         """A proven stream of `agent_id` opened here; `end` ends it (on revocation)."""
         self._local.setdefault(agent_id, {})[stream_id] = end
+        metrics.AGENT_STREAMS.inc()
         now = self.clock()
         row = {
             "agent_id": agent_id,
@@ -150,9 +155,12 @@ class Fleet:
     async def closed(self, agent_id: str, stream_id: str) -> None:
         """The stream ended: the agent is disconnected unless a newer stream of it opened since."""
         streams = self._local.get(agent_id, {})
-        streams.pop(stream_id, None)
+        if streams.pop(stream_id, None) is not None:
+            metrics.AGENT_STREAMS.dec()
         if not streams:
             self._local.pop(agent_id, None)
+            self._backlogs.pop(agent_id, None)
+            metrics.AGENT_BACKLOG.set(sum(self._backlogs.values()))
         async with self.db.write() as conn:
             await conn.execute(
                 update(agent_status)
@@ -194,6 +202,10 @@ class Fleet:
     # --- heartbeats -----------------------------------------------------------------------------
 
     async def heard(self, heartbeat: Heartbeat) -> None:
+        metrics.HEARTBEATS.inc()
+        if heartbeat.agent_id in self._local:
+            self._backlogs[heartbeat.agent_id] = heartbeat.backlog
+            metrics.AGENT_BACKLOG.set(sum(self._backlogs.values()))
         await self._writes.submit(heartbeat)
 
     async def _write_heartbeats(self, beats: Sequence[Heartbeat]) -> Sequence[None]:

@@ -151,7 +151,9 @@ class ScanIngest:
         # Rejections of scans not proven to come from an enrolled agent, by reason (not stored).
         self.unproven: Counter[Reason] = Counter()
         self._sampled = _Sampled(clock)
-        self._lookups: Batcher[str, KnownAgent | None] = Batcher(self._read_agents, max_batch=128, max_in_flight=2)
+        self._lookups: Batcher[str, KnownAgent | None] = Batcher(
+            self._read_agents, max_batch=128, max_in_flight=2, name="agent lookups"
+        )
 
     async def prove(self, agent_id: str, challenge: bytes, signature: bytes) -> KnownAgent:
         """The enrolled agent whose key signed this stream's challenge (revoked or not: it proved who

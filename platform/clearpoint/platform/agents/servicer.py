@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from clearpoint.formats.scan_signatures import CHALLENGE_BYTES
 from clearpoint.platform.agents import enrolment, wire
+from clearpoint.platform.agents.ingest import ScanAnswer, ScanOutcome
+from clearpoint.platform.core import metrics
 from clearpoint.platform.core.database import DatabaseUnavailable
 from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.core.ids import new_id
@@ -154,10 +157,13 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
         batched = False
 
         async def one(scan: A.SignedScan, received_us: int, before: asyncio.Task[Any] | None) -> None:
+            arrived = time.perf_counter()
             try:
                 if before is not None:
                     await asyncio.wait([before])
                 answer = await self.p.ingest.ingest(wire.scan_fields(scan), scan.signature, received_us)
+                if not answer.replayed:
+                    _count(answer, time.perf_counter() - arrived)
                 answers.put_nowait(wire.scan_answer(answer))
             except BaseException as exc:  # the stream ends with it; the agent reconnects and resends
                 answers.put_nowait(exc)
@@ -237,6 +243,16 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
 # What a stream's answer queue carries: an answer, a heartbeat's ack, the error that ends the
 # stream, or None once everything read is answered.
 _Out = A.ScanAnswer | A.HeartbeatAck | BaseException | None
+
+
+def _count(answer: ScanAnswer, seconds: float) -> None:
+    """A first answer in the metrics: the scan's outcome, and a redemption's where it was a voucher."""
+    metrics.SCANS.labels(answer.outcome.value).inc()
+    metrics.SCAN_SECONDS.observe(seconds)
+    if answer.outcome is ScanOutcome.ACCEPTED:
+        metrics.REDEMPTIONS.labels("scan", "accepted").inc()
+    elif answer.outcome is ScanOutcome.REFUSED:
+        metrics.REDEMPTIONS.labels("scan", answer.reason.value.lower() if answer.reason else "refused").inc()
 
 
 def _keep(task: asyncio.Task[Any]) -> None:

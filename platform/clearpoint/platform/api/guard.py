@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
-from clearpoint.platform.api.reasons import to_status
+from clearpoint.logfmt import REQUEST_ID
+from clearpoint.platform.api.reasons import STATUS, to_status
+from clearpoint.platform.core import metrics
 from clearpoint.platform.core.database import DatabaseUnavailable
 from clearpoint.platform.core.errors import Reason, Refusal
 from clearpoint.platform.core.principals import Principal, current_principal
@@ -56,6 +61,17 @@ def api_key_from(metadata: Any) -> str | None:
         if key == "authorization" and isinstance(value, str) and value[:7].lower() == "bearer ":
             return value[7:].strip()
     return None
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_from(metadata: Any) -> str:
+    """The caller's x-request-id where it is a sensible one (so its logs and ours share it), else a new one."""
+    for key, value in metadata or ():
+        if key == "x-request-id" and isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+            return value
+    return secrets.token_hex(8)
 
 
 class _Undecodable:
@@ -102,7 +118,9 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         return guarded
 
     async def _admit(self, method: str, context: ServicerContext) -> Principal | None:
-        """Refuse the call unless its caller may make it; note who the caller is for the servicer."""
+        """Refuse the call unless its caller may make it; note who the caller is for the servicer,
+        and the call's request id for every log line written while serving it."""
+        REQUEST_ID.set(request_id_from(context.invocation_metadata()))
         access = self._policy.get(method)
         if access is not None and not access.api_key:
             return None  # the request carries its own proof (an enrolment token, a signed scan)
@@ -132,9 +150,13 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             log.debug("%s: %s", method, exc)
             exc = Refusal(Reason.DATABASE_UNAVAILABLE, _UNAVAILABLE)
         if isinstance(exc, Refusal):
+            metrics.RPCS.labels(method, STATUS[exc.reason].name).inc()
             await context.abort_with_status(rpc_status.to_status(to_status(exc)))
+        metrics.RPCS.labels(method, "INTERNAL").inc()
         log.error("internal error in %s", method, exc_info=exc)
-        await context.abort(grpc.StatusCode.INTERNAL, "internal error; the platform logged it")
+        await context.abort(
+            grpc.StatusCode.INTERNAL, f"internal error; the platform logged it as request {REQUEST_ID.get()}"
+        )
 
     def _guard(self, method: str, original: Handler) -> Handler:
         fail, admit, hold = self._fail, self._admit, self._hold
@@ -152,15 +174,23 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             inner_uu = handler.unary_unary
 
+            seconds = metrics.RPC_SECONDS.labels(method)
+            served = metrics.RPCS.labels(method, "OK")
+
             async def unary_unary(request: Any, context: Any) -> Any:
+                started = time.perf_counter()
                 try:
                     if isinstance(request, _Undecodable):
                         raise _not_a_message(method, request, "the request")
                     await admit(method, context)
                     check_storable(request)
-                    return await inner_uu(request, context)
+                    response = await inner_uu(request, context)
+                    served.inc()
+                    return response
                 except Exception as exc:
                     await fail(method, context, exc)
+                finally:
+                    seconds.observe(time.perf_counter() - started)
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, tolerant_deserialize, handler.response_serializer)
         if handler.unary_stream:
@@ -175,6 +205,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                     with hold(principal):
                         async for item in inner_us(request, context):
                             yield item
+                    metrics.RPCS.labels(method, "OK").inc()
                 except Exception as exc:
                     await fail(method, context, exc)
 
@@ -195,6 +226,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
                     with hold(principal):
                         async for item in inner_ss(checked(requests), context):
                             yield item
+                    metrics.RPCS.labels(method, "OK").inc()
                 except Exception as exc:
                     await fail(method, context, exc)
 

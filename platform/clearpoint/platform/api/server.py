@@ -13,6 +13,7 @@ from clearpoint.platform.api.guard import GuardInterceptor
 from clearpoint.platform.api.listening import ListenError
 from clearpoint.platform.api.registry import SERVICES
 from clearpoint.platform.app import Platform
+from clearpoint.platform.core import metrics
 from clearpoint.platform.core.database import DatabaseUnavailable
 from clearpoint.platform.core.errors import Refusal
 from clearpoint.platform.edge import Access, Service
@@ -97,6 +98,7 @@ class PlatformServer:
         calls to a platform that can serve them; SERVING again once it does."""
         while True:
             up = await self.platform.db.reachable(within_s=DATABASE_PROBE_SECONDS * 2)
+            metrics.DATABASE_UP.set(1 if up else 0)
             if up != self._serving:
                 if self._serving is not None:
                     log.warning(

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from clearpoint.platform.core import metrics
 from clearpoint.platform.core.database import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,10 @@ class Batcher(Generic[I, R]):
         key: Callable[[I], Hashable | None] | None = None,
         max_batch: int = 64,
         max_in_flight: int = 1,
+        name: str = "",
     ) -> None:
         self._run = run
+        self._sizes = metrics.BATCH_ITEMS.labels(name or "unnamed")
         self._key = key
         self.max_batch = max_batch
         self.max_in_flight = max_in_flight
@@ -97,6 +100,7 @@ class Batcher(Generic[I, R]):
 
     async def _send(self, batch: list[_Entry[I, R]]) -> None:
         self.batches += 1
+        self._sizes.observe(len(batch))
         self.largest = max(self.largest, len(batch))
         try:
             try:

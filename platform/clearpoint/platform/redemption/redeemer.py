@@ -103,7 +103,10 @@ class Redeemer:
         # One batch at the database at a time: what arrives meanwhile goes in the next. With more in
         # flight the batches only got smaller, and queued behind each other on the campaign's row lock.
         self.claims: Batcher[Attempt, Claimed | None] = Batcher(
-            Claimer(db, clock, attachment), key=lambda attempt: attempt.code.voucher_id, max_batch=64
+            Claimer(db, clock, attachment),
+            key=lambda attempt: attempt.code.voucher_id,
+            max_batch=64,
+            name="redemptions",
         )
 
     async def redeem(self, request: RedeemRequest) -> RedeemOutcome:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from clearpoint.platform.campaigns import catalog
-from clearpoint.platform.core.errors import field_invalid
+from clearpoint.platform.core import metrics
+from clearpoint.platform.core.errors import Refusal, field_invalid
 from clearpoint.platform.core.once import RequestKey, check_request_id
 from clearpoint.platform.core.paging import next_page
 from clearpoint.platform.core.principals import current_principal
@@ -31,17 +32,24 @@ class RedemptionServicer(redemption_pb2_grpc.RedemptionServiceServicer):
     async def Redeem(self, request: R.RedeemRequest, context: Context) -> R.RedeemResponse:
         check_request_id(request.request_id)
         principal = current_principal.get()
-        outcome = await self.p.redeemer.redeem(
-            RedeemRequest(
-                principal=principal,
-                key=RequestKey(principal.partner_id, REDEEM, request.request_id),
-                fingerprint=fingerprint(request),
-                request_id=request.request_id,
-                code=request.code,
-                store_id=request.store_id,
-                expected_campaign_id=request.expected_campaign_id,
+        try:
+            outcome = await self.p.redeemer.redeem(
+                RedeemRequest(
+                    principal=principal,
+                    key=RequestKey(principal.partner_id, REDEEM, request.request_id),
+                    fingerprint=fingerprint(request),
+                    request_id=request.request_id,
+                    code=request.code,
+                    store_id=request.store_id,
+                    expected_campaign_id=request.expected_campaign_id,
+                )
             )
-        )
+        except Refusal as refused:
+            if not refused.replayed:
+                metrics.REDEMPTIONS.labels("api", refused.reason.value.lower()).inc()
+            raise
+        if not outcome.replayed:
+            metrics.REDEMPTIONS.labels("api", "accepted").inc()
         return R.RedeemResponse(
             redemption=wire.redemption(outcome.redemption), claim=wire.claim(outcome.claim), replayed=outcome.replayed
         )
