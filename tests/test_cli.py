@@ -14,8 +14,13 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_version() -> None:
-    done = subprocess.run([sys.executable, "-m", "clearpoint.cli", "--version"], capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.strip() == f"clearpoint {version('clearpoint')}"
+    """`--version` on the command and on every group of it."""
+    from clearpoint.cli import GROUPS
+
+    for where in ([], *([group] for group in GROUPS)):
+        argv = [sys.executable, "-m", "clearpoint.cli", *where, "--version"]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        assert done.returncode == 0 and done.stdout.strip() == f"clearpoint {version('clearpoint')}", where
 
 
 def test_the_agent_group_loads_neither_the_database_stack_nor_the_platform() -> None:

@@ -209,6 +209,7 @@ def test_a_fleet_seen_through_the_cli(tmp_path: Path, own_pg_url: str) -> None:
 
         # Store b's link cut: a backlog builds on the agent (its own metrics), the platform calls it stale.
         proxy.cut()
+        _eventually("b's stream seen ended", lambda: not f.agent(by_store["store-b"]).status.connected, within=10)
         _scan(scanner_b, *codes[5:10])
         metrics_b = int(configs[1][1].rsplit(":", 1)[1])
         _eventually("b's backlog", lambda: _metrics(metrics_b)[("clearpoint_agent_backlog_scans", ())] == 5)

@@ -86,6 +86,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     wanted = _group_named(sys.argv[1:] if argv is None else argv)
     for name, (module, help_text, _) in GROUPS.items():
         group = groups.add_parser(name, help=help_text)
+        group.add_argument("--version", action="version", version=f"clearpoint {_version()}")
         if name == wanted:
             importlib.import_module(module).configure(group)
     return parser

@@ -48,7 +48,8 @@ class Command:
     path: tuple[str, ...]
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
-    work: Callable[[grpc.aio.Channel, Target, argparse.Namespace], Any]
+    # The call(s) it makes, returning rows to print; None for a command with its own `run`.
+    work: Callable[[grpc.aio.Channel, Target, argparse.Namespace], Any] | None
     columns: Sequence[str] = ()
     # A command that prints in its own way: it gets the parsed arguments and returns the exit status.
     run: Callable[[argparse.Namespace], int] | None = None
@@ -97,7 +98,9 @@ def _verbs(table: Sequence[Command], noun: str) -> str:
 
 
 def _run(command: Command, args: argparse.Namespace) -> int:
-    rows = connection.call(args, lambda ch, t: command.work(ch, t, args))
+    work = command.work
+    assert work is not None, f"{command.path} has neither work nor run"
+    rows = connection.call(args, lambda ch, t: work(ch, t, args))
     if args.output == "json":  # a list from `list`, else the one object (or the pair a rotation makes)
         print(tables.as_json(rows if command.path[-1] == "list" or len(rows) != 1 else rows[0]))
         return 0

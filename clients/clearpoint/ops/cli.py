@@ -192,10 +192,6 @@ def _agent(agent: agents_pb2.Agent) -> dict[str, Any]:
     return row
 
 
-async def _unused(ch: grpc.aio.Channel, t: Target, a: argparse.Namespace) -> Any:
-    raise AssertionError("a command with its own run")
-
-
 def _agent_id_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("agent_id", help="the agent (agt_...)")
 
@@ -287,7 +283,7 @@ COMMANDS: tuple[Command, ...] = (
         ("agents", "list"),
         "the fleet: each agent's status, store, scanners, backlog, last seen and version (the default)",
         fleet.list_arguments,
-        _unused,
+        None,
         run=fleet.run_list,
         default=True,
     ),
@@ -295,14 +291,14 @@ COMMANDS: tuple[Command, ...] = (
         ("agents", "describe"),
         "one agent in full: its scanners, backlog, round trip, clock offset, last errors",
         _agent_id_arg,
-        _unused,
+        None,
         run=fleet.run_describe,
     ),
     Command(
         ("agents", "check"),
         "one line and an exit status for monitoring: 0 OK, 1 backlogged, 2 stale, 3 cannot ask",
         fleet.check_arguments,
-        _unused,
+        None,
         run=fleet.run_check,
     ),
     Command(

@@ -140,13 +140,17 @@ class AgentServicer(agents_pb2_grpc.AgentServiceServicer):
             def end() -> None:  # revoked: the stream ends with the reason, after answers already settled
                 answers.put_nowait(Refusal(Reason.AGENT_REVOKED, f"agent {agent_id} was revoked by an operator"))
 
-            await self.p.fleet.opened(agent_id, stream_id, end)
             try:
+                await self.p.fleet.opened(agent_id, stream_id, end)
                 async with contextlib.aclosing(self._scans(agent_id, request_iterator, answers)) as responses:
                     async for response in responses:
                         yield response
-            finally:
-                await _quietly(self.p.fleet.closed(agent_id, stream_id), f"agent {agent_id}'s stream end")
+            finally:  # a task of its own: a cancelled stream (the agent gone mid-call) still records its end
+                _keep(
+                    asyncio.create_task(
+                        _quietly(self.p.fleet.closed(agent_id, stream_id), f"agent {agent_id}'s stream end")
+                    )
+                )
 
     async def _scans(
         self, agent_id: str, request_iterator: AsyncIterator[A.StreamScansRequest], answers: asyncio.Queue[_Out]
