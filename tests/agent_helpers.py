@@ -18,6 +18,7 @@ from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.enrol import enrol
 from clearpoint.scanner_agent.identity import load_identity, load_key
 from clearpoint.scanner_agent.journal import ClaimBookEntry, Journal, read_claims
+from clearpoint.scanner_agent.virtual_scanner import VirtualScanner
 from clearpoint.v1 import agents_pb2, agents_pb2_grpc, partners_pb2
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -223,3 +224,20 @@ async def start_agent(config_path: Path, token: str = "") -> RunningAgent:
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     return RunningAgent(agent, console, stop, task, config)
+
+
+async def agent_on_pty(
+    tmp_path: Path, platform: RunningPlatform, partner: Client, store_id: str = "store-1", baud: int = 115200
+) -> tuple[VirtualScanner, RunningAgent]:
+    """A real agent, enrolled for `store_id`, reading a virtual serial scanner (a pty): ready to scan."""
+    scanner = VirtualScanner(tmp_path / "usb-Virtual_Scanner_0001-if00")
+    config = write_config(
+        tmp_path,
+        platform.target,
+        [{"id": "till-1", "type": "serial", "path": scanner.port, "baud": baud}],
+        reconnect_initial_seconds=0.05,
+        reconnect_max_seconds=0.5,
+    )
+    agent = await start_agent(config, await enrolment_token(platform, partner, store_id=store_id))
+    await agent.wait_ready()
+    return scanner, agent

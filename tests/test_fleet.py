@@ -12,11 +12,10 @@ import grpc
 import pytest
 from clearpoint.platform.agents import enrolment
 from clearpoint.platform.core.errors import Reason
-from clearpoint.scanner_agent.virtual_scanner import VirtualScanner
 from clearpoint.v1 import agents_pb2
 from google.protobuf import timestamp_pb2
 
-from tests.agent_helpers import enrol_agent, enrolment_token, open_stream, rest_of, start_agent, write_config
+from tests.agent_helpers import agent_on_pty, enrol_agent, open_stream, rest_of
 from tests.helpers import Client, RunningPlatform, refusal_of
 
 A = agents_pb2
@@ -42,25 +41,11 @@ async def _until(platform: RunningPlatform, agent_id: str, test, within: float =
         await asyncio.sleep(0.05)
 
 
-async def _running_agent(tmp_path: Path, platform: RunningPlatform, partner: Client):  # type: ignore[no-untyped-def]
-    scanner = VirtualScanner(tmp_path / "usb-Virtual_Scanner_0001-if00")
-    config = write_config(
-        tmp_path,
-        platform.target,
-        [{"id": "till-1", "type": "serial", "path": scanner.port, "baud": 115200}],
-        reconnect_initial_seconds=0.05,
-        reconnect_max_seconds=0.5,
-    )
-    agent = await start_agent(config, await enrolment_token(platform, partner, store_id="store-042"))
-    await agent.wait_ready()
-    return scanner, agent
-
-
 async def test_heartbeats_show_the_agent_its_scanner_and_its_backlog(
     tmp_path: Path, platform: RunningPlatform, partner: Client
 ) -> None:
     _quick(platform)
-    scanner, agent = await _running_agent(tmp_path, platform, partner)
+    scanner, agent = await agent_on_pty(tmp_path, platform, partner, store_id="store-042")
     agent_id = agent.agent.identity.agent_id
     try:
         seen = await _until(
@@ -97,7 +82,7 @@ async def test_heartbeats_show_the_agent_its_scanner_and_its_backlog(
 
 async def test_an_agent_gone_silent_turns_stale(tmp_path: Path, platform: RunningPlatform, partner: Client) -> None:
     _quick(platform, heartbeat_s=0.2, stale_s=1.0)
-    scanner, agent = await _running_agent(tmp_path, platform, partner)
+    scanner, agent = await agent_on_pty(tmp_path, platform, partner, store_id="store-042")
     agent_id = agent.agent.identity.agent_id
     await _until(platform, agent_id, lambda a: a.status.health == A.AGENT_HEALTH_ONLINE)
     await agent.close()
@@ -128,7 +113,7 @@ async def test_a_revoked_agents_stream_is_ended_at_once(
     tmp_path: Path, platform: RunningPlatform, partner: Client, revoked_by: str
 ) -> None:
     _quick(platform)
-    scanner, agent = await _running_agent(tmp_path, platform, partner)
+    scanner, agent = await agent_on_pty(tmp_path, platform, partner, store_id="store-042")
     agent_id = agent.agent.identity.agent_id
     try:
         await _until(platform, agent_id, lambda a: a.status.connected)

@@ -536,3 +536,27 @@ def test_an_overlong_line_with_a_multi_byte_terminator_is_counted_exactly(
     (over,) = problems(out)
     assert (over.kind, over.nbytes) == (ProblemKind.OVERFLOW, discarded)
     assert frames(out) == [b"OK"]
+
+
+def test_symbols_of_one_transmission_are_kept_apart() -> None:
+    """ISO/IEC 15424, EAN/UPC: modifier 0 a 13-digit packet, 1 and 2 a 2- and 5-digit add-on alone, 3 the
+    main and add-on combined, 4 an 8-digit EAN-8. Elsewhere a "]" in the data is data."""
+    from clearpoint.scanner_agent.aim import split_symbols
+
+    assert split_symbols(b"4006381333931") == [("", b"4006381333931")]
+    assert split_symbols(b"]E04006381333931") == [("]E0", b"4006381333931")]
+    assert split_symbols(b"]E04006381333931]E212345") == [("]E3", b"400638133393112345")]
+    assert split_symbols(b"]E04006381333931]E112") == [("]E3", b"400638133393112")]
+    assert split_symbols(b"]E212345") == [("]E2", b"12345")]  # an add-on read alone
+    assert split_symbols(b"]E401234565]E212345") == [("]E4", b"01234565"), ("]E2", b"12345")]  # EAN-8 has none
+    assert split_symbols(b"]E04006381333931]C1010400638133393110AB") == [
+        ("]E0", b"4006381333931"),
+        ("]C1", b"010400638133393110AB"),
+    ]
+    three = split_symbols(b"]E04006381333931]E04006381333948]E212345")
+    assert three == [("]E0", b"4006381333931"), ("]E3", b"400638133394812345")]
+    # Not an EAN/UPC packet's fixed length, or not digits: the rest stays data.
+    assert split_symbols(b"]E0400638133393]E212345") == [("]E0", b"400638133393]E212345")]
+    assert split_symbols(b"]E0400638133393X]E212345") == [("]E0", b"400638133393X]E212345")]
+    assert split_symbols(b"]Q1see ]E04006381333931") == [("]Q1", b"see ]E04006381333931")]
+    assert split_symbols(b"]E04006381333931]") == [("]E0", b"4006381333931]")]

@@ -244,3 +244,70 @@ async def test_hidraw_driver_waits_for_a_missing_node(tmp_path: Path) -> None:
     await asyncio.sleep(0.05)
     await driver.close()
     assert await asyncio.wait_for(task, 1) == []
+
+
+# --- several keystrokes packed in one report, the same usage more than once -------------------------
+# The boot keyboard report (HID 1.11, appendix B.1): byte 0 the modifier bits (bit 2 Left Alt), byte 1
+# reserved, bytes 2-7 the key array. Keypad usages (HID Usage Tables, Keyboard/Keypad page 0x07):
+# Keypad 1-9 are 0x59-0x61, Keypad 0 is 0x62. A scanner in Alt mode types a character as Alt held
+# while its decimal code goes in on the keypad; packing scanners put several of those keystrokes in
+# one report's array, repeating a usage for a repeated digit.
+
+
+def test_a_repeated_keypad_digit_in_one_report_is_typed_twice() -> None:
+    # Alt+080 ("P") as KP0 KP8 KP0 in one report: collapsing the repeat would type Alt+08 (backspace).
+    assert decode([report(LALT, KP[0], KP[8], KP[0]), report(0, ENTER)]) == [b"P"]
+
+
+def test_one_digit_three_times_in_one_report() -> None:
+    assert decode([report(LALT, KP[1], KP[1], KP[1]), report(0, ENTER)]) == [b"o"]  # Alt+111
+
+
+def test_a_whole_code_per_report_one_character_after_another() -> None:
+    # "PP": each character's three digits in a report, Alt released between characters.
+    reports = [report(LALT, KP[0], KP[8], KP[0]), report(0), report(LALT, KP[0], KP[8], KP[0]), report(0, ENTER)]
+    assert decode(reports) == [b"PP"]
+
+
+def test_a_usage_held_from_the_previous_report_is_not_typed_again() -> None:
+    # KP1 down, then KP1 KP1: the first slot is the key still held, the second a new keystroke; then a
+    # third slot of it is one more. Three keystrokes of KP1 in all: Alt+111.
+    reports = [report(LALT, KP[1]), report(LALT, KP[1], KP[1]), report(LALT, KP[1], KP[1], KP[1]), report(0, ENTER)]
+    assert decode(reports) == [b"o"]
+
+
+def test_letters_packed_with_repeats_without_alt() -> None:
+    a, b = 0x04, 0x05
+    assert decode([report(0, a, b, a, a, b, a), report(0), report(0, ENTER)]) == [b"abaaba"]
+    assert decode([report(LSHIFT, a, a), report(0, ENTER)]) == [b"AA"]
+
+
+def test_a_report_sent_twice_is_a_key_held_not_typed_twice() -> None:
+    # The same array again says nothing changed (HID 1.11 appendix C): no new keystrokes.
+    packed = report(LALT, KP[0], KP[8], KP[0])
+    assert decode([packed, packed, report(0, ENTER)]) == [b"P"]
+
+
+def _alt_mode_reports(text: str, chunks: list[int]) -> list[bytes]:
+    """Each character as Alt + its three-digit code, the digits packed `chunks[i]` to a report (1-6,
+    repeats kept), every report of keys followed by one that lets them go, as packing scanners do."""
+    reports, turn = [], 0
+    for char in text:
+        digits = [KP[int(d)] for d in f"{ord(char):03d}"]
+        while digits:
+            size = chunks[turn % len(chunks)]
+            turn += 1
+            reports += [report(LALT, *digits[:size]), report(LALT)]
+            digits = digits[size:]
+        reports.append(report(0))
+    return [*reports, report(0, ENTER), EMPTY]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(alphabet=string.printable[:95] + "\x1d", min_size=1, max_size=20),
+    chunks=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=5),
+)
+def test_round_trip_alt_mode_packed_any_way(text: str, chunks: list[int]) -> None:
+    """Text (GS included) -> Alt-mode reports packed every way -> the same text."""
+    assert decode(_alt_mode_reports(text, chunks)) == [text.encode("ascii")]

@@ -275,3 +275,20 @@ async def test_timeout_framing_over_the_pty(scanner: VirtualScanner) -> None:
     # Stamped when the last byte was read, not when the 30 ms quiet gap was noticed.
     assert first.at_perf_ns - sent_at < 20_000_000
     await rig.close()
+
+
+async def test_an_add_on_and_a_second_symbol_in_one_transmission(scanner: VirtualScanner, rig: Rig) -> None:
+    """ISO/IEC 15424's EAN/UPC modifiers: ]E0 is the 13-digit main packet, ]E1/]E2 a 2-/5-digit add-on
+    alone, ]E3 the two combined, ]E4 EAN-8. A scanner sending main and add-on back to back, or two
+    symbols in one transmission, gives data with no identifier left inside it."""
+    await scanner.send(b"]E04006381333931]E212345\r", baud=BAUD)  # main + 5-digit add-on
+    await scanner.send(b"]E09780201379624]E105\r", baud=BAUD)  # main + 2-digit add-on (a periodical's issue)
+    await scanner.send(b"]E401234565]Q1https://clearpoint.test/x\r", baud=BAUD)  # EAN-8, then a QR code
+    reads = [await rig.next() for _ in range(4)]
+    assert [(r.symbology, r.data) for r in reads] == [
+        ("]E3", b"400638133393112345"),
+        ("]E3", b"978020137962405"),
+        ("]E4", b"01234565"),
+        ("]Q1", b"https://clearpoint.test/x"),
+    ]
+    assert reads[2].at_us == reads[3].at_us  # one transmission, one arrival time

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from clearpoint.formats.scan_signatures import ScanFieldError
-from clearpoint.scanner_agent import heartbeat, metrics
+from clearpoint.scanner_agent import heartbeat, metrics, scan_rules
 from clearpoint.scanner_agent.console import Console
 from clearpoint.scanner_agent.identity import Identity
 from clearpoint.scanner_agent.journal import Answer, BacklogFull, Journal, JournaledScan
@@ -107,6 +107,22 @@ class Agent:
     async def take(self, read: Read) -> JournaledScan | None:
         """Journal one read (signed, on disk), then wake the uplink and tell the cashier."""
         driver = self.drivers.get(read.scanner_id)
+        refused = scan_rules.control_bytes(read.data)
+        if refused:
+            what = scan_rules.describe(refused)
+            keyboard = driver is not None and driver.health.kind == "keyboard"
+            hint = (
+                "; a keyboard-wedge scanner that packs several keys in a report must be read as hidraw "
+                "(the kernel's input layer drops a repeated key)"
+                if keyboard
+                else ""
+            )
+            log.warning("scan from %s NOT RECORDED: it holds control bytes (%s)%s", read.scanner_id, what, hint)
+            metrics.NOT_RECORDED.labels("control bytes").inc()
+            self.console.not_recorded(read.scanner_id, f"scan holds control bytes ({what}); scan again")
+            if driver is not None:
+                await driver.signal(False)
+            return None
         try:
             scan = await self.journal.append(read)
         except BacklogFull as full:

@@ -99,3 +99,50 @@ def symbology_name(ident: str) -> str:
     if is_aim_identifier(ident):
         return CODE_CHARACTERS[ident[1]]
     return f"unknown ({ident!r})"
+
+
+# EAN/UPC data packets have fixed lengths (ISO/IEC 15424, the EAN/UPC modifiers): 0, the 13 digits
+# of an EAN-13, UPC-A or UPC-E in full EAN form; 1 and 2, a 2- or 5-digit add-on alone; 4, EAN-8's 8
+# digits. So where one of these packets ends, and whether an identifier follows, is certain; in
+# other symbologies a "]" inside the data is just data.
+_EAN_UPC_LENGTHS = {"]E0": 13, "]E1": 2, "]E2": 5, "]E4": 8}
+_ADD_ONS = ("]E1", "]E2")
+# Modifier 3: the 13 main digits and the add-on's in one packet, the form a scanner combines them in.
+COMBINED = "]E3"
+
+
+def split_symbols(data: bytes) -> list[tuple[str, bytes]]:
+    """The symbols of one transmission, each (identifier, data) without any identifier inside the data.
+
+    A scanner may send an EAN/UPC symbol and its add-on, or two symbols, one after the other in one
+    transmission: "]E04006381333931]E212345". Each EAN/UPC packet has its fixed length, so a
+    well-formed identifier right after one starts the next symbol. A main symbol followed by its
+    add-on becomes the combined packet ("]E3", 13 + 2 or 5 digits), as AIM defines it; any other
+    sequence comes out as separate symbols. Data without an identifier is one symbol, untouched.
+    """
+    ident, rest = split_aim(data)
+    if not ident:
+        return [("", data)]
+    symbols: list[tuple[str, bytes]] = []
+    while True:
+        length = _EAN_UPC_LENGTHS.get(ident)
+        if length is None or len(rest) <= length or not rest[:length].isdigit():
+            symbols.append((ident, rest))
+            break
+        following, after = split_aim(rest[length:])
+        if not following:
+            symbols.append((ident, rest))
+            break
+        symbols.append((ident, rest[:length]))
+        ident, rest = following, after
+    return _combine_add_ons(symbols)
+
+
+def _combine_add_ons(symbols: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    combined: list[tuple[str, bytes]] = []
+    for ident, data in symbols:
+        if ident in _ADD_ONS and combined and combined[-1][0] == "]E0" and data.isdigit():
+            combined[-1] = (COMBINED, combined[-1][1] + data)
+        else:
+            combined.append((ident, data))
+    return combined

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from clearpoint.scanner_agent.aim import split_aim
+from clearpoint.scanner_agent.aim import split_symbols
 from clearpoint.scanner_agent.reads import Read, ScannerHealth, now_stamps
 from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 
@@ -93,8 +93,8 @@ class DeviceLoopDriver(Generic[H, Item]):
             try:
                 async with contextlib.aclosing(self._read_until_gone(handle)) as scans:
                     async for data, at_us, at_perf_ns in scans:
-                        symbology, data = split_aim(data) if self.aim_prefix else ("", data)
-                        yield Read(self.scanner_id, data, symbology, at_us, at_perf_ns)
+                        for symbology, symbol in split_symbols(data) if self.aim_prefix else [("", data)]:
+                            yield Read(self.scanner_id, symbol, symbology, at_us, at_perf_ns)
             finally:
                 self._drop(handle)
             # Gone (or ended): give it a moment before reopening, so a device that opens but fails

@@ -20,6 +20,7 @@ import asyncio
 import errno
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 
 from clearpoint.scanner_agent import keymaps as k
@@ -42,6 +43,13 @@ class BootReportDecoder:
     it presses, so "Shift alone, Shift+key, Shift alone, nothing" types one shifted key. Within a
     report, releases go first (an Alt release ends an Alt-mode character), then modifier changes,
     then new keys in slot order.
+
+    Scanners that pack several keystrokes into one report (Alt mode's keypad digits, say) may put
+    the same usage in the key array more than once: KP0 KP8 KP0 under Alt is Alt+080, "P". The
+    array is then read as keystrokes in slot order, each repeat a release and a new press, rather
+    than as a set (HID 1.11 appendix C describes a set; the kernel's evdev layer reads it so and
+    drops the repeat, which is why such scanners must be read through hidraw). A usage held from
+    the previous report stays held for as many of its slots as it held before.
     """
 
     def __init__(
@@ -85,7 +93,7 @@ class BootReportDecoder:
                 return []  # another report of the same device (LEDs, vendor data)
             report = report[1:]
         modifiers = report[0]
-        usages = tuple(dict.fromkeys(usage for usage in report[2:] if usage != 0))
+        usages = tuple(usage for usage in report[2:] if usage != 0)
         if _ERROR_USAGES.intersection(usages):
             # Too many keys down: the report says nothing about which. Keep the previous state.
             self.rollover_errors += 1
@@ -96,7 +104,7 @@ class BootReportDecoder:
         previous_modifiers, previous_down = self._modifiers, self._down
         self._modifiers, self._down = modifiers, usages
         scans: list[bytes] = []
-        for usage in previous_down:
+        for usage in dict.fromkeys(previous_down):
             if usage not in usages:
                 self._usage(usage, RELEASE, scans)
         for bit, code in enumerate(k.HID_MODIFIER_KEYS):
@@ -105,9 +113,16 @@ class BootReportDecoder:
         for bit, code in enumerate(k.HID_MODIFIER_KEYS):
             if modifiers & (1 << bit) and not previous_modifiers & (1 << bit):
                 self._key(code, PRESS, scans)
+        held = Counter(previous_down)  # slots of each usage still held from the previous report
+        down = {usage for usage in previous_down if usage in usages}
         for usage in usages:
-            if usage not in previous_down:
-                self._usage(usage, PRESS, scans)
+            if held[usage] > 0:
+                held[usage] -= 1
+                continue
+            if usage in down:  # typed again within this report: let go of it first
+                self._usage(usage, RELEASE, scans)
+            self._usage(usage, PRESS, scans)
+            down.add(usage)
         return scans
 
     def _usage(self, usage: int, value: int, scans: list[bytes]) -> None:

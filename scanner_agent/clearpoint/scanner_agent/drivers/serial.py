@@ -21,7 +21,7 @@ from enum import StrEnum
 
 import serial
 import serial_asyncio_fast
-from clearpoint.scanner_agent.aim import split_aim, symbology_name
+from clearpoint.scanner_agent.aim import split_symbols, symbology_name
 from clearpoint.scanner_agent.framing import (
     DEFAULT_MAX_LEN,
     DEFAULT_STALE_AFTER,
@@ -209,14 +209,14 @@ class SerialDriver:
                 self.health.trouble(out.message)
                 continue
             at_us, at_perf_ns = self._stamps(out.at)
-            symbology, data = split_aim(out.data)
-            log.debug(
-                "scanner %s: read %d bytes%s",
-                self.scanner_id,
-                len(data),
-                f" ({symbology_name(symbology)})" if symbology else "",
-            )
-            reads.append(Read(self.scanner_id, data, symbology, at_us, at_perf_ns))
+            for symbology, data in split_symbols(out.data):
+                log.debug(
+                    "scanner %s: read %d bytes%s",
+                    self.scanner_id,
+                    len(data),
+                    f" ({symbology_name(symbology)})" if symbology else "",
+                )
+                reads.append(Read(self.scanner_id, data, symbology, at_us, at_perf_ns))
         return reads
 
     def _stamps(self, at: float | None) -> tuple[int, int]:
