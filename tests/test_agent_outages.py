@@ -96,6 +96,7 @@ async def test_platform_killed_mid_stream(database_url: str, tmp_path: Path) -> 
         assert agent.stop() == 0, "".join(agent.err)
         platform.stop()
         scanner.close()
+    assert len(claims) == len(seeded.codes), "the agent's log:\n" + "".join(agent.err[-60:])
     _check_once(claims, seeded.codes, await _platform_counts(database_url, seeded.campaign_id))
     assert any("platform link down" in line for line in agent.err)
 

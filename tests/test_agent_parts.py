@@ -308,6 +308,33 @@ async def test_a_full_backlog_is_an_alarm_not_a_silent_drop(tmp_path: Path, capl
             await journal2.close()
 
 
+async def test_a_part_of_the_agent_that_stops_is_said_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An uplink that died while the agent ran left scans waiting with nothing said; now it is critical."""
+    key = Ed25519PrivateKey.generate()
+    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, key)
+    identity = ident.Identity(AGENT, "ptn_000000000000", "store-1", "till", "127.0.0.1:1")
+    agent = Agent(identity, key, journal, [_Recorder()], UplinkSettings("127.0.0.1:1"), Console(io.StringIO()))
+
+    async def broken() -> None:
+        raise RuntimeError("the uplink broke")
+
+    monkeypatch.setattr(agent.uplink, "run", broken)
+    stop = asyncio.Event()
+    running = asyncio.create_task(agent.run(stop))
+    for _ in range(100):
+        if "stopped unexpectedly" in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await running
+    await journal.close()
+    said = [r for r in caplog.records if "stopped unexpectedly" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.CRITICAL]
+    assert "uplink" in said[0].getMessage() and "the uplink broke" in said[0].getMessage()
+
+
 # -- backoff ---------------------------------------------------------------------------------------
 
 
@@ -419,6 +446,67 @@ async def test_the_agent_keeps_at_most_its_window_on_the_wire(
         await asyncio.gather(task, return_exceptions=True)
         await journal.close()
         await server.stop(0)
+
+
+class _CallThatFailsBothWays:
+    """A stream whose write fails just as its read side ends: what a platform killed mid-write gives.
+    The read side's error is seen first and the sender's failure is told by a callback after it."""
+
+    def __init__(self) -> None:
+        self._announced = False
+        self._write_failed = asyncio.Event()
+
+    async def read(self) -> agents_pb2.StreamScansResponse:
+        if not self._announced:
+            self._announced = True
+            return agents_pb2.StreamScansResponse(challenge=b"c" * 32, max_in_flight=8)
+        await self._write_failed.wait()
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "gone")
+
+    async def write(self, request: agents_pb2.StreamScansRequest) -> None:
+        self._write_failed.set()
+        raise RuntimeError("the connection was reset")
+
+    def cancel(self) -> bool:
+        return True
+
+
+async def test_a_helper_failing_after_its_session_ended_does_not_stop_the_uplink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session's sender that fails as the stream breaks must not cancel the uplink once the session is
+    over: it was backing off, and it stopped for good, so a platform restarted later never heard again."""
+    calls: list[_CallThatFailsBothWays] = []
+    third = asyncio.Event()
+
+    class _Stub:
+        def __init__(self, channel: object) -> None:
+            pass
+
+        def StreamScans(self) -> _CallThatFailsBothWays:
+            calls.append(_CallThatFailsBothWays())
+            if len(calls) == 3:
+                third.set()
+            return calls[-1]
+
+    monkeypatch.setattr(agents_pb2_grpc, "AgentServiceStub", _Stub)
+    key = Ed25519PrivateKey.generate()
+    journal = await Journal.open(tmp_path / "j.sqlite3", AGENT, key)
+
+    async def on_answer(scan, answer, first):  # type: ignore[no-untyped-def]
+        pass
+
+    settings = UplinkSettings("127.0.0.1:1", reconnect_initial_s=0.05, reconnect_max_s=0.05)
+    uplink = Uplink(settings, AGENT, journal, on_answer, key)
+    task = asyncio.create_task(uplink.run())
+    try:
+        await asyncio.wait([task, asyncio.ensure_future(third.wait())], timeout=10, return_when="FIRST_COMPLETED")
+        assert not task.done(), "the uplink stopped after a session whose sender failed late"
+        assert third.is_set()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await journal.close()
 
 
 # -- the claims export -----------------------------------------------------------------------------

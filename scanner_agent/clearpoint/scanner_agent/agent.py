@@ -77,12 +77,25 @@ class Agent:
             asyncio.create_task(self._keep_claims(), name="claim book retention"),
         ]
         tasks += [asyncio.create_task(self._pump(d), name=f"scanner {d.scanner_id}") for d in self.drivers.values()]
+        stopping = False
+
+        def said_if_unexpected(task: asyncio.Task[None]) -> None:
+            """A part that ends while the agent runs is said at once: scans would wait unseen."""
+            if stopping:
+                return
+            error = None if task.cancelled() else task.exception()
+            if task.cancelled() or error is not None:
+                log.critical("the agent's %s stopped unexpectedly (%r); restart the agent", task.get_name(), error)
+
+        for task in tasks:
+            task.add_done_callback(said_if_unexpected)
         try:
             if stop is None:
                 await asyncio.gather(*tasks)
             else:
                 await stop.wait()
         finally:
+            stopping = True
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -320,10 +320,15 @@ class Uplink:
         # The session reads the stream itself; a sender or recorder that fails stops it with its error.
         session = asyncio.current_task()
         failed: list[BaseException] = []
+        # A helper's failure is told by a callback the loop runs later: one that arrives after the session
+        # ended must not cancel the caller, which by then is backing off or in its next session.
+        ended = False
 
         def stop_on_failure(task: asyncio.Task[None]) -> None:
             error = None if task.cancelled() else task.exception()
-            if error is not None and session is not None:
+            if error is not None and ended:
+                log.debug("a session's helper failed after the session ended: %r", error)
+            elif error is not None and session is not None:
                 failed.append(error)
                 session.cancel()
 
@@ -362,8 +367,8 @@ class Uplink:
                 raise failed[0] from None
             raise
         finally:
+            ended = True  # stop_on_failure stays on the helpers: it still collects a late failure
             for task in (sender, recorder, beater):
-                task.remove_done_callback(stop_on_failure)
                 task.cancel()
             call.cancel()
 
