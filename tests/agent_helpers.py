@@ -173,6 +173,12 @@ def write_config(directory: Path, target: str, scanners: list[dict[str, object]]
     return path
 
 
+def till_config(directory: Path, target: str, scanner: VirtualScanner, baud: int, **agent: object) -> Path:
+    """An agent with one serial scanner, "till-1", on a virtual scanner's port."""
+    till = {"id": "till-1", "type": "serial", "path": scanner.port, "baud": baud}
+    return write_config(directory, target, [till], **agent)
+
+
 @dataclass
 class RunningAgent:
     agent: Agent

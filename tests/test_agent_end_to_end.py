@@ -14,7 +14,7 @@ from clearpoint.platform.redemption.tables import redemptions
 from clearpoint.scanner_agent.virtual_scanner import VirtualScanner, uart_misread
 from sqlalchemy import func, select
 
-from tests.agent_helpers import enrolment_token, start_agent, write_config
+from tests.agent_helpers import enrolment_token, start_agent, till_config, write_config
 from tests.helpers import Client, RunningPlatform
 from tests.netproxy import Proxy
 
@@ -151,10 +151,11 @@ async def test_a_link_that_swallows_answers_is_abandoned_and_the_scans_resent(
     _, codes = await _campaign_codes(platform, partner, 3)
     proxy = Proxy(int(platform.target.rsplit(":", 1)[1]))
     scanner = VirtualScanner(tmp_path / "usb-Virtual_Scanner_0001-if00")
-    config = write_config(
+    config = till_config(
         tmp_path,
         f"127.0.0.1:{proxy.port}",
-        [{"id": "till-1", "type": "serial", "path": scanner.port, "baud": BAUD}],
+        scanner,
+        BAUD,
         reconnect_initial_seconds=0.05,
         reconnect_max_seconds=0.5,
         answer_timeout_seconds=2,

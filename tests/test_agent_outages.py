@@ -17,7 +17,7 @@ from clearpoint.scanner_agent.journal import ClaimBookEntry, read_claims
 from clearpoint.scanner_agent.virtual_scanner import VirtualScanner
 from sqlalchemy import func, select
 
-from tests.agent_helpers import write_config
+from tests.agent_helpers import till_config
 from tests.netproxy import Proxy
 from tests.processes import Proc, agent_process, free_port, seed, start_platform_process
 
@@ -25,10 +25,11 @@ BAUD = 115_200
 
 
 def _config(tmp_path: Path, port: int, scanner: VirtualScanner) -> Path:
-    return write_config(
+    return till_config(
         tmp_path,
         f"127.0.0.1:{port}",
-        [{"id": "till-1", "type": "serial", "path": scanner.port, "baud": BAUD}],
+        scanner,
+        BAUD,
         reconnect_initial_seconds=0.2,
         reconnect_max_seconds=2.0,
         answer_wait_seconds=0.5,

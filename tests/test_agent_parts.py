@@ -275,6 +275,9 @@ class _Recorder:
     async def signal(self, good: bool) -> None:
         self.signals.append(good)
 
+    async def recorded(self, read: Read, journaled: bool) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 

@@ -323,7 +323,7 @@ def test_hidraw_boot_keyboard_vs_hid_pos(tree: Tree) -> None:
     tree.newland_pos()
     tree.unknown_pos()
     tree.mouse()
-    hidraw = by_node([c for c in discover(tree.root) if c.kind == "hidraw"])
+    hidraw = by_node([c for c in discover(tree.root) if c.kind in ("hidraw", "hidpos")])
     assert set(hidraw) == {"/dev/hidraw0", "/dev/hidraw1", "/dev/hidraw2", "/dev/hidraw3"}  # the mouse has none
 
     dell = hidraw["/dev/hidraw1"]
@@ -336,6 +336,7 @@ def test_hidraw_boot_keyboard_vs_hid_pos(tree: Tree) -> None:
 
     newland = hidraw["/dev/hidraw2"]
     assert (newland.hid_keyboard, newland.hid_pos, newland.likely_scanner) == (False, True, True)
+    assert (newland.kind, honeywell.kind, dell.kind) == ("hidpos", "hidraw", "hidraw")  # POS has a driver of its own
     assert newland.why == "vendor 1eab is Newland; HID POS barcode scanner (usage page 0x8C)"
     assert newland.name == "Newland HR200"
 
@@ -414,7 +415,7 @@ def test_listed_kinds_and_paths_paste_into_the_config(tree: Tree, capsys: pytest
     tree.newland_pos()
     assert run_scanners_command(json_output=True, watch=False, root=tree.root) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [row["kind"] for row in rows] == ["keyboard", "hidraw", "hidraw", "serial"]
+    assert [row["kind"] for row in rows] == ["keyboard", "hidraw", "hidpos", "serial"]
     config = tree.root / "agent.toml"
     config.write_text(
         '[agent]\nplatform = "127.0.0.1:1"\n'

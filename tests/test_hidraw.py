@@ -10,13 +10,13 @@ import logging
 import os
 import string
 import termios
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
 from clearpoint.scanner_agent import keymaps as k
 from clearpoint.scanner_agent.drivers.hidraw import BootReportDecoder, HidrawDriver
-from clearpoint.scanner_agent.reads import Read
+from clearpoint.scanner_agent.reads import Driver, Read
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -184,6 +184,14 @@ class FifoScanner:
         os.close(self.fd)
         self.fd = -1
 
+    async def replug(self, away: float = 0.1) -> None:
+        """Unplugged for a few of the driver's polls, then back; waits for the driver to reopen it."""
+        self.unplug()
+        await asyncio.sleep(away)
+        os.mkfifo(self.path)
+        await self.connect()
+        await asyncio.sleep(0.1)
+
 
 def _unread(fd: int) -> int:
     count = array.array("i", [0])
@@ -191,39 +199,53 @@ def _unread(fd: int) -> int:
     return count[0]
 
 
-async def test_hidraw_driver_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    node = tmp_path / "hidraw0"
+async def fifo_scanner(node: Path) -> FifoScanner:
+    """A FIFO at `node` standing in for a hidraw node, with its writer connected."""
     os.mkfifo(node)
     scanner = FifoScanner(node)
     await scanner.connect()
-    driver = HidrawDriver("till-2", str(node), "de", retry_interval=0.02)
+    return scanner
+
+
+@contextlib.asynccontextmanager
+async def running(driver: Driver, scanner: FifoScanner) -> AsyncIterator[list[Read]]:
+    """The driver's reads, gathered while the body plays the scanner; then the driver is closed."""
     reads: list[Read] = []
 
-    async def collect() -> None:
+    async def gather() -> None:
         async with contextlib.aclosing(driver.reads()) as stream:
             async for read in stream:
                 reads.append(read)
 
-    task = asyncio.create_task(collect())
+    task = asyncio.create_task(gather())
     try:
-        await scanner.send([b"\x00\x00\x04"])  # wrong length: skipped
-        await scanner.send(scanner_reports("CP1:ZY$\x1d1", "de"))
-        await scanner.send(scanner_reports("HALF", "de", terminator=None))
-        with caplog.at_level(logging.WARNING):
-            scanner.unplug()
-            await asyncio.sleep(0.1)  # gone for a few polls
-            os.mkfifo(node)
-            await scanner.connect()
-            await asyncio.sleep(0.1)  # the driver polls the path and reopens it
-            await scanner.send(scanner_reports("AFTER", "de"))
-        for _ in range(100):
-            if len(reads) == 2:
-                break
-            await asyncio.sleep(0.01)
+        yield reads
     finally:
         await driver.close()
         await asyncio.wait_for(task, 2)
         os.close(scanner.fd)
+
+
+async def until(reads: list[Read], count: int) -> None:
+    """Until `count` reads are in (two seconds at most; the assertions after say what was missing)."""
+    for _ in range(200):
+        if len(reads) >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_hidraw_driver_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    node = tmp_path / "hidraw0"
+    scanner = await fifo_scanner(node)
+    driver = HidrawDriver("till-2", str(node), "de", retry_interval=0.02)
+    async with running(driver, scanner) as reads:
+        await scanner.send([b"\x00\x00\x04"])  # wrong length: skipped
+        await scanner.send(scanner_reports("CP1:ZY$\x1d1", "de"))
+        await scanner.send(scanner_reports("HALF", "de", terminator=None))
+        with caplog.at_level(logging.WARNING):
+            await scanner.replug()
+            await scanner.send(scanner_reports("AFTER", "de"))
+        await until(reads, 2)
     assert [(r.scanner_id, r.data, r.symbology) for r in reads] == [
         ("till-2", b"CP1:ZY$\x1d1", ""),
         ("till-2", b"AFTER", ""),

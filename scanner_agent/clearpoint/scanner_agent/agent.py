@@ -133,8 +133,7 @@ class Agent:
             log.warning("scan from %s NOT RECORDED: it holds control bytes (%s)%s", read.scanner_id, what, hint)
             metrics.NOT_RECORDED.labels("control bytes").inc()
             self.console.not_recorded(read.scanner_id, f"scan holds control bytes ({what}); scan again")
-            if driver is not None:
-                await driver.signal(False)
+            await _refused(driver, read)
             return None
         try:
             scan = await self.journal.append(read)
@@ -146,16 +145,16 @@ class Agent:
             )
             metrics.NOT_RECORDED.labels("backlog full").inc()
             self.console.not_recorded(read.scanner_id, f"offline backlog full ({full.backlog} scans): call support")
-            if driver is not None:
-                await driver.signal(False)
+            await _refused(driver, read)
             return None
         except ScanFieldError as exc:
             log.error("scan from %s not recorded: %s", read.scanner_id, exc)
             metrics.NOT_RECORDED.labels("unreadable").inc()
             self.console.not_recorded(read.scanner_id, f"unreadable scan ({exc}); scan again")
-            if driver is not None:
-                await driver.signal(False)
+            await _refused(driver, read)
             return None
+        if driver is not None:
+            await driver.recorded(read, True)  # committed: now the scanner may hear so (an SSI ACK)
         self.recorded += 1
         metrics.SCANS.labels(read.scanner_id).inc()
         self.uplink.notify()
@@ -182,6 +181,13 @@ class Agent:
         driver = self.drivers.get(scanner_id)
         if driver is not None:
             await driver.signal(answer.outcome == Outcome.ACCEPTED)
+
+
+async def _refused(driver: Driver | None, read: Read) -> None:
+    """Tell the scanner a read was not kept: its protocol's refusal (an SSI NAK), then the bad-read signal."""
+    if driver is not None:
+        await driver.recorded(read, False)
+        await driver.signal(False)
 
 
 def _connected(driver: Driver) -> Callable[[], bool]:

@@ -6,7 +6,7 @@
 
     [[scanner]]
     id = "front-till"
-    type = "serial"                       # serial | keyboard | hidraw
+    type = "serial"                       # serial | keyboard | hidraw | hidpos
     path = "/dev/serial/by-id/usb-Honeywell_Imaging___Mobility_1900-if00"
 
 Every option and its default is in `clearpoint agent run --help` and docs/agent.md.
@@ -77,7 +77,7 @@ class AgentConfig:
         )
 
     def drivers(self) -> list[Driver]:
-        return [build_driver(s) for s in self.scanners]
+        return [build_driver(s, self.data_dir) for s in self.scanners]
 
 
 _AGENT_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -113,6 +113,11 @@ _SCANNER_KEYS: dict[ScannerKind, dict[str, type | tuple[type, ...]]] = {
         "good_read": (str, list),
         "bad_read": (str, list),
         "reconnect_seconds": (int, float),
+        "ssi_good_beep": int,
+        "ssi_bad_beep": int,
+        "ssi_led": bool,
+        "code_id": str,
+        "flow_control": str,
     },
     ScannerKind.KEYBOARD: {
         **_COMMON,
@@ -129,6 +134,12 @@ _SCANNER_KEYS: dict[ScannerKind, dict[str, type | tuple[type, ...]]] = {
         "terminator": (str, list),
         "report_id": int,
         "aim_prefix": bool,
+        "max_length": int,
+        "idle_timeout_ms": int,
+    },
+    ScannerKind.HID_POS: {
+        **_COMMON,
+        "descriptor_file": str,
         "max_length": int,
         "idle_timeout_ms": int,
     },
@@ -209,6 +220,8 @@ def load(path: Path) -> AgentConfig:
             raise ConfigError(f"{where}: path is required (see `clearpoint agent scanners`)")
         options = {k: v for k, v in table.items() if k not in ("id", "type")}
         options["path"] = str(base / options["path"])
+        if "descriptor_file" in options:
+            options["descriptor_file"] = str(base / options["descriptor_file"])
         scanner = ScannerConfig(scanner_id, ScannerKind(kind), options)
         try:
             build_driver(scanner)
@@ -223,7 +236,7 @@ def _terminators(value: str | list[str]) -> tuple[str, ...]:
     return tuple(t.lower() for t in ([value] if isinstance(value, str) else value))
 
 
-def build_driver(s: ScannerConfig) -> Driver:
+def build_driver(s: ScannerConfig, data_dir: Path | None = None) -> Driver:
     """The driver for one [[scanner]] table. Constructing one opens nothing, so `load` builds each
     once to check its options (a bad value raises ValueError naming it)."""
     o = s.options
@@ -246,8 +259,37 @@ def build_driver(s: ScannerConfig) -> Driver:
             good_read=_bytes(s.scanner_id, "good_read", o.get("good_read", "")),
             bad_read=_bytes(s.scanner_id, "bad_read", o.get("bad_read", "")),
             reconnect_interval=o.get("reconnect_seconds", 1.0),
+            code_id=o.get("code_id", ""),
+            flow_control=o.get("flow_control", "none"),
         )
-        return SerialDriver(s.scanner_id, settings)
+        if settings.framing == "ssi":
+            # A Zebra scanner in SSI mode: its beeps are SSI commands, so byte-string feedback has no place.
+            from clearpoint.scanner_agent.drivers.ssi_serial import SsiOptions, SsiSerialDriver
+
+            if "good_read" in o or "bad_read" in o:
+                raise ValueError('with framing = "ssi", use ssi_good_beep / ssi_bad_beep, not good_read / bad_read')
+            given = {"good_beep": "ssi_good_beep", "bad_beep": "ssi_bad_beep", "led": "ssi_led"}
+            ssi = SsiOptions(**{name: o[key] for name, key in given.items() if key in o})
+            return SsiSerialDriver(s.scanner_id, settings, ssi)
+        if any(k.startswith("ssi_") for k in o):
+            raise ValueError('the ssi_ options apply only with framing = "ssi"')
+        return SerialDriver(s.scanner_id, settings, data_dir)
+    if s.kind == ScannerKind.HID_POS:
+        from clearpoint.scanner_agent.drivers.hid_pos import HidPosDriver
+
+        descriptor = None
+        if "descriptor_file" in o:
+            try:
+                descriptor = Path(o["descriptor_file"]).read_bytes()
+            except OSError as exc:
+                raise ValueError(f"descriptor_file: cannot read it: {exc.strerror or exc}") from None
+        return HidPosDriver(
+            s.scanner_id,
+            o["path"],
+            descriptor=descriptor,
+            max_length=o.get("max_length", 4096),
+            idle_timeout=o.get("idle_timeout_ms", 1000) / 1000,
+        )
     wedge: dict[str, Any] = {
         "layout": o.get("layout", "us"),
         "terminators": _terminators(o.get("terminator", "enter")),

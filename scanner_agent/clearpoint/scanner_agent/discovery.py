@@ -164,8 +164,9 @@ def discover(root: Path = Path("/")) -> list[Candidate]:
     return sorted(found, key=_order)
 
 
-# Within equal likelihood, candidates are listed keyboards first, then hidraw nodes, then serial ports.
-_KIND_ORDER = (ScannerKind.KEYBOARD, ScannerKind.HIDRAW, ScannerKind.SERIAL)
+# Within equal likelihood, candidates are listed keyboards first, then hidraw nodes (wedge, then HID POS), then serial
+# ports.
+_KIND_ORDER = (ScannerKind.KEYBOARD, ScannerKind.HIDRAW, ScannerKind.HID_POS, ScannerKind.SERIAL)
 
 
 def _order(c: Candidate) -> tuple[bool, int, str]:
@@ -410,7 +411,8 @@ def _hidraw_one(hidraw: Path) -> Candidate | None:
         serial = _read_text(usb / "serial") or None
     node = f"/dev/{hidraw.name}"
     return Candidate(
-        kind=ScannerKind.HIDRAW,
+        # A HID POS scanner is read by its own driver; the KIND is the `type` to configure.
+        kind=ScannerKind.HID_POS if usages.pos else ScannerKind.HIDRAW,
         path=node,
         node=node,
         name=name,

@@ -86,6 +86,16 @@ class Framer(Protocol):
         """Forget any partial frame (the device went away); reports what was thrown away, if anything."""
         ...
 
+    @property
+    def pending(self) -> bool:
+        """Part of a frame is held: a stop now would cut it."""
+        ...
+
+    def resync(self) -> None:
+        """The next bytes start in the middle of a frame (its head was lost): drop them up to the next frame
+        boundary, as a problem, never as a scan."""
+        ...
+
 
 # --- what counts as text -------------------------------------------------------------------------------------------
 
@@ -98,6 +108,8 @@ _CONTROL = re.compile("[\x00-\x03\x05-\x08\x0b\x0c\x0e-\x1b\x1f\x7f-\x9f\udc80-\
 _LATIN1_MAYBE = re.compile("[\udca0-\udcff]")
 _INVALID_BYTE = re.compile("[\udc80-\udcff]")
 _WHITESPACE = frozenset(b"\r\n\t ")
+# Outside STX ... ETX a scanner may also end a transmission with EOT (Honeywell's "STX, Code ID, data, ETX, EOT").
+_QUIET_OUTSIDE = _WHITESPACE | {0x04}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +158,10 @@ def text_profile(data: bytes | bytearray) -> TextProfile:
     control = len(_CONTROL.findall(text))
     invalid = len(_INVALID_BYTE.findall(text))
     return TextProfile(len(data), control, control + len(_LATIN1_MAYBE.findall(text)), nul + invalid, nul > 0)
+
+
+def tail_message(n: int) -> str:
+    return f"discarded {n} bytes before the first frame start: the end of a frame cut when the agent last stopped"
 
 
 def _preview(data: bytes | bytearray, limit: int = 16) -> str:
@@ -217,6 +233,14 @@ class TerminatorFramer(_Base):
         self._discarded = 0  # > 0 while throwing away an overlong line
         self._discarded_profile = EMPTY_PROFILE
         self._skip_lf = False
+        self._tail = False  # resync(): the bytes up to the next terminator are the end of a cut frame
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf) or self._discarded > 0
+
+    def resync(self) -> None:
+        self._tail = True
 
     def feed(self, data: bytes, now: float | None = None) -> list[Output]:
         out: list[Output] = []
@@ -264,6 +288,14 @@ class TerminatorFramer(_Base):
         del self._buf[:n]
 
     def _end_line(self, buf: bytearray, start: int, end: int, now: float | None, out: list[Output]) -> None:
+        if self._tail:
+            self._tail = False
+            self._discarded_profile += text_profile(buf[start:end])
+            self._discarded += end - start
+            n, profile = self._discarded, self._discarded_profile
+            self._discarded, self._discarded_profile = 0, EMPTY_PROFILE
+            out.append(Problem(ProblemKind.INCOMPLETE, n, profile.line_errors, tail_message(n)))
+            return
         if self._discarded:
             self._discard_head_range(buf, start, end)
             out.append(self._overflow_problem("without a terminator"))
@@ -311,6 +343,7 @@ class TerminatorFramer(_Base):
         self._buf.clear()
         self._scan_from = 0
         self._last_at = None
+        self._tail = False
 
     def idle(self, now: float) -> list[Output]:
         out: list[Output] = []
@@ -330,6 +363,7 @@ class TerminatorFramer(_Base):
         self._scan_from = self._discarded = 0
         self._discarded_profile = EMPTY_PROFILE
         self._skip_lf = False
+        self._tail = False
         self._last_at = None
         if not n:
             return None
@@ -371,8 +405,8 @@ _OUT, _IN, _LRC = 0, 1, 2
 class StxEtxFramer(_Base):
     """Frames are STX data ETX, followed by one LRC byte when `check_lrc`; other bytes are noise.
 
-    Noise made only of CR/LF/TAB/space (a scanner that adds CRLF after ETX) is ignored quietly; other noise is
-    reported once per run. A new STX before ETX drops the partial frame (its ETX was lost) and starts anew.
+    Noise made only of CR/LF/TAB/space/EOT (a scanner that adds CRLF or EOT after ETX) is ignored quietly; other
+    noise is reported once per run. A new STX before ETX drops the partial frame (its ETX was lost) and starts anew.
     """
 
     def __init__(
@@ -393,6 +427,14 @@ class StxEtxFramer(_Base):
         self._noise = 0
         self._noise_profile = EMPTY_PROFILE
         self._noise_blank = True
+        self._tail = False  # resync(): the noise before the next STX is the end of a cut frame
+
+    @property
+    def pending(self) -> bool:
+        return self._state != _OUT
+
+    def resync(self) -> None:
+        self._tail = True
 
     def feed(self, data: bytes, now: float | None = None) -> list[Output]:
         out: list[Output] = []
@@ -500,16 +542,20 @@ class StxEtxFramer(_Base):
             return
         self._noise += len(chunk)
         self._noise_profile += text_profile(chunk)
-        if self._noise_blank and not _WHITESPACE.issuperset(chunk):
+        if self._noise_blank and not _QUIET_OUTSIDE.issuperset(chunk):
             self._noise_blank = False
 
     def _flush_noise(self, out: list[Output]) -> None:
+        tail, self._tail = self._tail, False
         if not self._noise:
             return
         n, profile, blank = self._noise, self._noise_profile, self._noise_blank
         self._noise, self._noise_profile, self._noise_blank = 0, EMPTY_PROFILE, True
+        if tail:
+            out.append(Problem(ProblemKind.INCOMPLETE, n, profile.line_errors, tail_message(n)))
+            return
         if blank:
-            log.debug("ignored %d whitespace bytes outside STX/ETX", n)
+            log.debug("ignored %d whitespace or EOT bytes outside STX/ETX", n)
             return
         out.append(
             Problem(
@@ -544,6 +590,7 @@ class StxEtxFramer(_Base):
         if self._state != _OUT:
             self._drop_partial("a half frame", out)
         self._noise, self._noise_profile, self._noise_blank = 0, EMPTY_PROFILE, True
+        self._tail = False
         self._last_at = None
         return out[0] if out and isinstance(out[0], Problem) else None
 
@@ -567,6 +614,16 @@ class TimeoutFramer(_Base):
         self._buf = bytearray()
         self._discarded = 0
         self._discarded_profile = EMPTY_PROFILE
+        self._drop_burst = False  # resync(): the next burst is dropped whole
+
+    @property
+    def pending(self) -> bool:
+        return self._last_at is not None
+
+    def resync(self) -> None:
+        """Without a suffix nothing marks where a frame ends inside a burst: bytes the port held while no agent
+        read it come as one burst, several scans glued together (and perhaps a cut one), so all are dropped."""
+        self._drop_burst = True
 
     def feed(self, data: bytes, now: float | None = None) -> list[Output]:
         if now is None:
@@ -591,6 +648,22 @@ class TimeoutFramer(_Base):
         if self._last_at is None or now - self._last_at < self.timeout:
             return out
         at, self._last_at = self._last_at, None
+        if self._drop_burst:
+            self._drop_burst = False
+            n = len(self._buf) + self._discarded
+            profile = text_profile(self._buf) + self._discarded_profile
+            self._buf.clear()
+            self._discarded, self._discarded_profile = 0, EMPTY_PROFILE
+            out.append(
+                Problem(
+                    ProblemKind.INCOMPLETE,
+                    n,
+                    profile.line_errors,
+                    f"discarded {n} bytes the port held while no agent read it: without a suffix the scans in them "
+                    "cannot be told apart — set the scanner to send one (CR) and use terminator framing",
+                )
+            )
+            return out
         if self._discarded:
             n, profile = self._discarded, self._discarded_profile
             self._discarded, self._discarded_profile = 0, EMPTY_PROFILE
@@ -618,6 +691,7 @@ class TimeoutFramer(_Base):
         self._buf.clear()
         self._discarded, self._discarded_profile = 0, EMPTY_PROFILE
         self._last_at = None
+        self._drop_burst = False
         if not n:
             return None
         return Problem(ProblemKind.INCOMPLETE, n, profile.line_errors, f"discarded a half frame of {n} bytes")

@@ -81,6 +81,11 @@ class Driver(Protocol):
         """Good-read or bad-read feedback to the scanner (beep, LED); a no-op where unsupported."""
         ...
 
+    async def recorded(self, read: Read, journaled: bool) -> None:
+        """The agent kept this read (the journal committed it), or refused it: a scanner that waits for an
+        acknowledgement (SSI) hears it only once the scan is safe. A no-op for scanners that take none."""
+        ...
+
     async def close(self) -> None:
         """Stop reading and release the device (and any exclusive grab)."""
         ...

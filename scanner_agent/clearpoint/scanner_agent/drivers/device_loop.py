@@ -104,6 +104,9 @@ class DeviceLoopDriver(Generic[H, Item]):
     async def signal(self, good: bool) -> None:
         """Keyboard-wedge scanners take no commands over this path; they beep on their own."""
 
+    async def recorded(self, read: Read, journaled: bool) -> None:
+        """Nor do they wait for the agent to keep a scan."""
+
     async def close(self) -> None:
         self._closed.set()
         if self._handle is not None:

@@ -183,18 +183,23 @@ class HidrawDriver(DeviceLoopDriver[int, bytes]):
     def _decode(self, item: bytes) -> list[bytes]:
         return self.decoder.feed(item)
 
-    async def _stream(self, handle: int) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                report = os.read(handle, _MAX_READ)
-            except BlockingIOError:
-                await _readable(loop, handle)
-                continue
-            if not report:
-                # hidraw itself fails reads with EIO/ENODEV on unplug; a pipe standing in for it ends.
-                raise OSError(errno.ENODEV, "end of file")
-            yield report
+    def _stream(self, handle: int) -> AsyncIterator[bytes]:
+        return read_reports(handle, _MAX_READ)
+
+
+async def read_reports(fd: int, size: int) -> AsyncIterator[bytes]:
+    """Reports from a non-blocking hidraw fd, one a read as hidraw delivers them (the HID POS driver's too)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            report = os.read(fd, size)
+        except BlockingIOError:
+            await _readable(loop, fd)
+            continue
+        if not report:
+            # hidraw itself fails reads with EIO/ENODEV on unplug; a pipe standing in for it ends.
+            raise OSError(errno.ENODEV, "end of file")
+        yield report
 
 
 async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

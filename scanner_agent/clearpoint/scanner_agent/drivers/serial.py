@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import serial
 import serial_asyncio_fast
+from clearpoint.scanner_agent import code_ids
 from clearpoint.scanner_agent.aim import split_symbols, symbology_name
+from clearpoint.scanner_agent.drivers.cut_marker import CutMarker, device_identity
 from clearpoint.scanner_agent.framing import (
     DEFAULT_MAX_LEN,
     DEFAULT_STALE_AFTER,
@@ -42,6 +46,7 @@ class FramingMode(StrEnum):
     TERMINATOR = "terminator"
     STX_ETX = "stx_etx"
     TIMEOUT = "timeout"
+    SSI = "ssi"  # Zebra SSI packets, acknowledged once journaled (drivers/ssi_serial.py)
 
 
 _PARITY = {
@@ -64,7 +69,7 @@ class SerialSettings:
     parity: str = "none"  # none / even / odd / mark / space
     data_bits: int = 8  # 5..8; scanners use 8, or 7 with even/odd parity
     stop_bits: float = 1  # 1, 1.5 or 2
-    framing: FramingMode | str = FramingMode.TERMINATOR  # terminator / stx_etx / timeout
+    framing: FramingMode | str = FramingMode.TERMINATOR  # terminator / stx_etx / timeout / ssi
     terminator: bytes = b"\r"  # terminator mode: the scanner's suffix (CR, LF, CRLF, TAB, any bytes)
     check_lrc: bool = False  # stx_etx mode: an LRC byte follows ETX
     lrc_coverage: LrcCoverage | str = LrcCoverage.DATA_ETX  # stx_etx: data / data+etx / stx+data+etx
@@ -74,6 +79,8 @@ class SerialSettings:
     good_read: bytes = b""  # bytes that make the scanner beep "good read"; empty: no feedback
     bad_read: bytes = b""  # bytes that make the scanner signal "bad read"; empty: no feedback
     reconnect_interval: float = 1.0  # seconds between attempts to reopen a missing or unplugged port
+    code_id: str = ""  # a vendor's Code ID letter leads each frame ("honeywell", code_ids.py); "": none
+    flow_control: str = "none"  # "rtscts": the scanner holds its data while no agent reads the port
 
     def __post_init__(self) -> None:
         if self.baud <= 0:
@@ -86,6 +93,10 @@ class SerialSettings:
             raise ValueError(f"stop_bits must be 1, 1.5 or 2, not {self.stop_bits}")
         FramingMode(self.framing)
         LrcCoverage(self.lrc_coverage)
+        if self.code_id and self.code_id not in code_ids.TABLES:
+            raise ValueError(f"code_id must be one of {', '.join(code_ids.TABLES)}, not {self.code_id!r}")
+        if self.flow_control not in ("none", "rtscts"):
+            raise ValueError(f"flow_control must be none or rtscts, not {self.flow_control!r}")
         if self.framing == FramingMode.TERMINATOR and not self.terminator:
             raise ValueError("terminator framing needs a non-empty terminator")
         if self.reconnect_interval <= 0:
@@ -93,6 +104,8 @@ class SerialSettings:
 
     def make_framer(self) -> Framer:
         mode = FramingMode(self.framing)
+        if mode == FramingMode.SSI:
+            raise ValueError("SSI is a packet protocol, not a framing: its driver is drivers.ssi_serial")
         if mode == FramingMode.STX_ETX:
             return StxEtxFramer(
                 check_lrc=self.check_lrc,
@@ -112,6 +125,7 @@ class SerialSettings:
             "stopbits": _STOP_BITS[self.stop_bits],
             # An advisory lock, so a second agent (or a stray terminal program) cannot silently share the port.
             "exclusive": True,
+            "rtscts": self.flow_control == "rtscts",
         }
 
 
@@ -123,6 +137,10 @@ class _Chunk:
     at_perf_ns: int
 
 
+class _Resync:
+    """The port's first bytes start inside a frame: its head left with an agent that stopped."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Lost:
     exc: Exception | None
@@ -132,24 +150,60 @@ class _Stop:
     pass
 
 
-_Item = _Chunk | _Lost | _Stop
+_Item = _Chunk | _Resync | _Lost | _Stop
+# Bytes taken from the kernel at a time. The port is read only once the scans of the previous chunk are in the
+# journal, so a stop (even SIGKILL) loses at most one chunk's scans; the rest wait in the kernel for the next agent.
+_READ_SIZE = 64
 
 
 class _Protocol(asyncio.Protocol):
-    """Stamps each chunk the moment it is read and queues it for the read loop."""
+    """Stamps each chunk the moment it is read and queues it for the read loop, then stops reading until the loop
+    asks for more (`more`); `taken` hears of the chunk in the same callback as the read."""
 
-    def __init__(self, queue: asyncio.Queue[_Item]) -> None:
+    def __init__(self, queue: asyncio.Queue[_Item], taken: Callable[[bytes, float], None]) -> None:
         self.queue = queue
+        self.taken = taken
         self.lost = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.ReadTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
+        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         at_us, at_perf_ns = now_stamps()
+        self.taken(data, at_perf_ns / 1e9)
         self.queue.put_nowait(_Chunk(data, at_us, at_perf_ns))
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def more(self) -> None:
+        """The previous chunk's scans are taken: read the next one."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.queue.put_nowait(_Lost(exc))
         if not self.lost.done():
             self.lost.set_result(None)
+
+
+class _KeepHeldInput(serial.Serial):  # type: ignore[misc]  # pyserial has no type information
+    """A port opened without discarding its input: pyserial's open() flushes what the kernel holds (TCIFLUSH),
+    which is every scan sent while no agent was reading, after a restart say."""
+
+    _opening = False
+
+    def open(self) -> None:
+        self._opening = True
+        try:
+            super().open()
+        finally:
+            self._opening = False
+
+    def _reset_input_buffer(self) -> None:
+        if not self._opening:
+            super()._reset_input_buffer()
 
 
 def _reason(exc: BaseException) -> str:
@@ -161,11 +215,17 @@ def _reason(exc: BaseException) -> str:
 class SerialDriver:
     """One serial scanner (implements `reads.Driver`)."""
 
-    def __init__(self, scanner_id: str, settings: SerialSettings) -> None:
+    def __init__(self, scanner_id: str, settings: SerialSettings, state_dir: Path | None = None) -> None:
         self.scanner_id = scanner_id
         self.settings = settings
         self.health = ScannerHealth("serial", settings.path)
-        self._framer = settings.make_framer()
+        # None for SSI, whose driver (drivers/ssi_serial.py) replaces the framing hooks below.
+        self._framer = None if settings.framing == FramingMode.SSI else settings.make_framer()
+        # Where the stream stands as the kernel sees it: fed in the callback that read the bytes (the real
+        # framer runs later, in the read loop), so the cut mark is right whenever the process is killed.
+        self._shadow = None if self._framer is None else settings.make_framer()
+        self._marker = CutMarker(None if state_dir is None else state_dir / f"serial-{scanner_id}.frame")
+        self._device = ""
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._transport: asyncio.Transport | None = None
         self._protocol: _Protocol | None = None
@@ -183,12 +243,16 @@ class SerialDriver:
         while not self._closed:
             if self._transport is None and not await self._connect():
                 return
-            deadline = self._framer.deadline()
+            deadline = self._deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)
             except TimeoutError:
-                for read in self._handle(self._framer.idle(time.perf_counter())):
+                now = time.perf_counter()
+                if self._shadow is not None:
+                    self._shadow.idle(now)
+                    self._mark()
+                for read in self._idle(now):
                     yield read
                 continue
             if isinstance(item, _Stop):
@@ -196,10 +260,45 @@ class SerialDriver:
             if isinstance(item, _Lost):
                 self._on_lost(item.exc)
                 continue
+            if isinstance(item, _Resync):
+                if self._framer is not None:
+                    self._framer.resync()
+                continue
             now = item.at_perf_ns / 1e9
             self._last_chunk = (now, item.at_us, item.at_perf_ns)
-            for read in self._handle(self._framer.feed(item.data, now)):
+            for read in self._feed(item.data, now):
                 yield read
+            if self._protocol is not None:
+                self._protocol.more()
+
+    # --- framing hooks: what the bytes mean (drivers/ssi_serial.py speaks SSI in their place) ---
+
+    def _deadline(self) -> float | None:
+        """When `_idle` is due (a timeout frame ends, a stale partial one is dropped), or None."""
+        return self._framer.deadline() if self._framer is not None else None
+
+    def _feed(self, data: bytes, now: float) -> list[Read]:
+        return self._handle(self._framer.feed(data, now)) if self._framer is not None else []
+
+    def _idle(self, now: float) -> list[Read]:
+        return self._handle(self._framer.idle(now)) if self._framer is not None else []
+
+    def _forget_partial(self) -> None:
+        """The device went away: drop a partial frame, saying so."""
+        problem = self._framer.reset() if self._framer is not None else None
+        if problem is not None:
+            log.warning("scanner %s: %s when it went away", self.scanner_id, problem.message)
+
+    def _symbols(self, frame: bytes) -> list[tuple[str, bytes]]:
+        """The symbols of one frame: after a Code ID letter when the scanner sends one, else by AIM identifiers."""
+        if not self.settings.code_id:
+            return split_symbols(frame)
+        split = code_ids.split_code_id(self.settings.code_id, frame)
+        if isinstance(split, code_ids.CodeIdError):
+            log.warning("scanner %s: dropped a frame: %s", self.scanner_id, split.message)
+            self.health.trouble(split.message)
+            return []
+        return [split]
 
     def _handle(self, outputs: list[Frame | Problem]) -> list[Read]:
         reads = []
@@ -209,7 +308,7 @@ class SerialDriver:
                 self.health.trouble(out.message)
                 continue
             at_us, at_perf_ns = self._stamps(out.at)
-            for symbology, data in split_symbols(out.data):
+            for symbology, data in self._symbols(out.data):
                 log.debug(
                     "scanner %s: read %d bytes%s",
                     self.scanner_id,
@@ -263,11 +362,43 @@ class SerialDriver:
         return False
 
     async def _open_port(self) -> tuple[asyncio.Transport, _Protocol]:
-        protocol = _Protocol(self._queue)
-        transport, _ = await serial_asyncio_fast.create_serial_connection(
-            asyncio.get_running_loop(), lambda: protocol, self.settings.path, **self.settings.pyserial_kwargs()
-        )
+        loop = asyncio.get_running_loop()
+        opening = functools.partial(_KeepHeldInput, self.settings.path, **self.settings.pyserial_kwargs())
+        port = await loop.run_in_executor(None, opening)
+        try:
+            self._device = device_identity(port.fileno())
+            held = port.in_waiting
+        except BaseException:
+            port.close()
+            raise
+        if held and self._shadow is not None:
+            cut = self._marker.was_cut(self._device)
+            log.info(
+                "scanner %s: %d bytes waited in the port while no agent read it%s",
+                self.scanner_id,
+                held,
+                "; they begin with the end of a frame cut when the agent stopped" if cut else "",
+            )
+            # Without a suffix nothing in held bytes says where one scan ends and the next begins.
+            if cut or isinstance(self._shadow, TimeoutFramer):
+                self._shadow.resync()
+                self._queue.put_nowait(_Resync())
+        self._mark()
+        protocol = _Protocol(self._queue, self._track)
+        transport, _ = await serial_asyncio_fast.connection_for_serial(loop, lambda: protocol, port)
+        # The library reads 1 KiB at a time and offers no setting for it; a smaller read bounds what a stop can lose.
+        if hasattr(transport, "_max_read_size"):
+            transport._max_read_size = _READ_SIZE
         return transport, protocol
+
+    def _track(self, data: bytes, now: float) -> None:
+        if self._shadow is not None:
+            self._shadow.feed(data, now)
+            self._mark()
+
+    def _mark(self) -> None:
+        if self._shadow is not None and self._device:
+            self._marker.record(self._device, self._shadow.pending)
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._transport = self._protocol = None
@@ -276,9 +407,10 @@ class SerialDriver:
         log.warning("scanner %s unplugged (%s); waiting for it to return", self.scanner_id, self.settings.path)
         self.health.down("unplugged")
         log.debug("scanner %s: connection lost: %s", self.scanner_id, exc)
-        problem = self._framer.reset()
-        if problem is not None:
-            log.warning("scanner %s: %s when it went away", self.scanner_id, problem.message)
+        self._forget_partial()
+        if self._shadow is not None:
+            self._shadow.reset()
+            self._mark()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -286,16 +418,25 @@ class SerialDriver:
 
     async def signal(self, good: bool) -> None:
         payload = self.settings.good_read if good else self.settings.bad_read
-        if not payload or not self.connected:
-            return
-        port = self._transport.get_extra_info("serial") if self._transport is not None else None
+        if payload:
+            self._write(payload, f"{'good' if good else 'bad'}-read signal")
+
+    async def recorded(self, read: Read, journaled: bool) -> None:
+        """A plain serial scanner is told nothing of the journal; `signal` follows the platform's answer."""
+
+    def _write(self, payload: bytes, what: str) -> bool:
+        """Send bytes to the scanner if it is there; False (and one log line if it just failed) if not."""
+        port = self._transport.get_extra_info("serial") if self._transport is not None and self.connected else None
+        if port is None:
+            return False
         try:
             # Straight to the (non-blocking) port rather than through the transport's buffer: a few bytes always
             # fit, and a port that just vanished then costs one log line instead of a transport-level error report.
-            if port is not None:
-                port.write(payload)
+            port.write(payload)
         except (serial.SerialException, OSError) as exc:
-            log.info("scanner %s: could not send %s-read signal: %s", self.scanner_id, "good" if good else "bad", exc)
+            log.info("scanner %s: could not send %s: %s", self.scanner_id, what, exc)
+            return False
+        return True
 
     async def close(self) -> None:
         self._closed = True
