@@ -540,7 +540,8 @@ def test_an_overlong_line_with_a_multi_byte_terminator_is_counted_exactly(
 
 def test_symbols_of_one_transmission_are_kept_apart() -> None:
     """ISO/IEC 15424, EAN/UPC: modifier 0 a 13-digit packet, 1 and 2 a 2- and 5-digit add-on alone, 3 the
-    main and add-on combined, 4 an 8-digit EAN-8. Elsewhere a "]" in the data is data."""
+    main and add-on combined, 4 an 8-digit EAN-8. A well-formed identifier inside other data starts the next
+    symbol (the platform never gets data with an identifier inside it); a "]" that starts none is data."""
     from clearpoint.scanner_agent.aim import split_symbols
 
     assert split_symbols(b"4006381333931") == [("", b"4006381333931")]
@@ -555,8 +556,104 @@ def test_symbols_of_one_transmission_are_kept_apart() -> None:
     ]
     three = split_symbols(b"]E04006381333931]E04006381333948]E212345")
     assert three == [("]E0", b"4006381333931"), ("]E3", b"400638133394812345")]
-    # Not an EAN/UPC packet's fixed length, or not digits: the rest stays data.
-    assert split_symbols(b"]E0400638133393]E212345") == [("]E0", b"400638133393]E212345")]
-    assert split_symbols(b"]E0400638133393X]E212345") == [("]E0", b"400638133393X]E212345")]
-    assert split_symbols(b"]Q1see ]E04006381333931") == [("]Q1", b"see ]E04006381333931")]
+    # Not an EAN/UPC packet's fixed length, or not digits: the next identifier still starts the next symbol.
+    assert split_symbols(b"]E0400638133393]E212345") == [("]E0", b"400638133393"), ("]E2", b"12345")]
+    assert split_symbols(b"]E0400638133393X]E212345") == [("]E0", b"400638133393X"), ("]E2", b"12345")]
+    # Two symbols of other symbologies, and three.
+    assert split_symbols(b"]Q1see ]E04006381333931") == [("]Q1", b"see "), ("]E0", b"4006381333931")]
+    assert split_symbols(b"]C0ABC-123]Q1https://x.test/a]d2010400638133393110AB") == [
+        ("]C0", b"ABC-123"),
+        ("]Q1", b"https://x.test/a"),
+        ("]d2", b"010400638133393110AB"),
+    ]
+    # A "]" that starts no well-formed identifier is data: not a listed code character, no modifier, at the end.
+    assert split_symbols(b"]Q1a]J1b]E c]") == [("]Q1", b"a]J1b]E c]")]
     assert split_symbols(b"]E04006381333931]") == [("]E0", b"4006381333931]")]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["]C0", "]Q1", "]d2", "]A0", "]L2"]), st.binary(min_size=1, max_size=40)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_split_symbols_gives_back_what_was_joined(symbols: list[tuple[str, bytes]]) -> None:
+    """Symbols of variable-length symbologies, joined as a scanner sends them, come apart as they were, as long
+    as no data holds a well-formed identifier (which would make it two symbols)."""
+    from clearpoint.scanner_agent.aim import split_aim, split_symbols
+
+    def holds_identifier(data: bytes) -> bool:
+        return any(split_aim(data[i:])[0] for i in range(len(data)))
+
+    if any(holds_identifier(data) for _, data in symbols):
+        return
+    joined = b"".join(ident.encode() + data for ident, data in symbols)
+    assert split_symbols(joined) == symbols
+
+
+# -- a frame cut when the agent stopped: pending, and resync ---------------------------------------------------------
+
+
+def _datas(outputs: list[Frame | Problem]) -> list[bytes]:
+    return [o.data for o in outputs if isinstance(o, Frame)]
+
+
+def _problems(outputs: list[Frame | Problem]) -> list[str]:
+    return [o.message for o in outputs if isinstance(o, Problem)]
+
+
+def test_pending_says_whether_a_stop_now_would_cut_a_frame() -> None:
+    term = TerminatorFramer(b"\r")
+    assert not term.pending
+    term.feed(b"ABC\rDE", 0.0)
+    assert term.pending
+    term.feed(b"F\r", 0.01)
+    assert not term.pending
+    stx = StxEtxFramer(check_lrc=True)
+    stx.feed(b"\x02AB", 0.0)
+    assert stx.pending
+    stx.feed(b"\x03", 0.01)
+    assert stx.pending  # the LRC byte is still to come
+    stx.feed(bytes([lrc(b"AB")]), 0.02)
+    assert not stx.pending
+
+
+@given(head=st.binary(min_size=1, max_size=30).filter(lambda b: b"\r" not in b), cut=st.integers(0, 29))
+def test_a_resynced_terminator_framer_never_yields_the_tail(head: bytes, cut: int) -> None:
+    """Whatever the cut frame held and wherever it was cut, its tail is a problem and the next frame is whole."""
+    tail = head[min(cut, len(head) - 1) :]
+    framer = TerminatorFramer(b"\r", stale_after=None)
+    framer.resync()
+    out = framer.feed(tail + b"\rNEXT\r", 0.0)
+    assert _datas(out) == [b"NEXT"]
+    assert _problems(out) == [
+        f"discarded {len(tail)} bytes up to the first frame boundary: the end of a frame cut "
+        "when the agent last stopped"
+    ]
+
+
+def test_a_resynced_stx_etx_framer_reports_the_tail_not_noise() -> None:
+    framer = StxEtxFramer()
+    framer.resync()
+    out = framer.feed(b"TAIL\x03\x04\x02WHOLE\x03\x04", 0.0)
+    assert _datas(out) == [b"WHOLE"]
+    assert _problems(out) == [
+        "discarded 6 bytes up to the first frame boundary: the end of a frame cut when the agent last stopped"
+    ]
+
+
+def test_a_resynced_timeout_framer_drops_the_held_burst_then_reads() -> None:
+    framer = TimeoutFramer(0.05)
+    framer.resync()
+    assert framer.feed(b"ONETWOTHR", 0.0) == []
+    assert "cannot be told apart" in _problems(framer.idle(0.1))[0]
+    framer.feed(b"LIVE", 0.2)
+    assert _datas(framer.idle(0.3)) == [b"LIVE"]
+
+
+def test_reset_forgets_a_resync() -> None:
+    framer = TerminatorFramer(b"\r")
+    framer.resync()
+    assert framer.reset() is None
+    assert _datas(framer.feed(b"WHOLE\r", 0.0)) == [b"WHOLE"]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from clearpoint.scanner_agent.drivers.cut_marker import CutMarker
 from clearpoint.scanner_agent.drivers.serial import FramingMode, SerialDriver, SerialSettings
 from clearpoint.scanner_agent.framing import lrc
 from clearpoint.scanner_agent.reads import Read
@@ -292,3 +293,124 @@ async def test_an_add_on_and_a_second_symbol_in_one_transmission(scanner: Virtua
         ("]Q1", b"https://clearpoint.test/x"),
     ]
     assert reads[2].at_us == reads[3].at_us  # one transmission, one arrival time
+
+
+async def test_stx_code_id_etx_eot_framing(scanner: VirtualScanner, caplog: pytest.LogCaptureFixture) -> None:
+    """Honeywell's "STX, Code ID, data, ETX" set-up with EOT after the frame: the Code ID letter (its user
+    guides' Symbology Charts: d EAN-13, j Code 128, I GS1-128, s QR Code) leaves the data and becomes the
+    AIM identifier (ISO/IEC 15424) of the same symbology; EOT between frames is not noise."""
+    caplog.set_level(logging.INFO, logger="clearpoint.scanner_agent")
+    rig = Rig(SerialDriver("till-7", settings(scanner.port, framing=FramingMode.STX_ETX, code_id="honeywell")))
+    await rig.connected()
+    frames = [b"d4006381333931", b"jABC-123", b"I0104006381333931\x1d10AB", b"shttps://clearpoint.test/v/1"]
+    await scanner.send(b"".join(b"\x02" + f + b"\x03\x04" for f in frames), baud=BAUD)
+    reads = [await rig.next() for _ in frames]
+    assert [(r.symbology, r.data) for r in reads] == [
+        ("]E0", b"4006381333931"),
+        ("]C0", b"ABC-123"),
+        ("]C1", b"0104006381333931\x1d10AB"),
+        ("]Q1", b"https://clearpoint.test/v/1"),
+    ]
+    # A frame without a Code ID (the scanner's setting changed) is refused, not read with its first byte lost.
+    await scanner.send(b"\x02CP1:ABC\x03\x04\x02jOK\x03\x04", baud=BAUD)
+    read = await rig.next()
+    assert (read.symbology, read.data) == ("]C0", b"OK")
+    assert "not a honeywell Code ID" in caplog.text
+    assert "noise" not in caplog.text
+    await rig.close()
+
+
+async def test_bytes_held_while_no_agent_read_are_read_and_a_cut_frame_is_dropped(
+    tmp_path: Path, scanner: VirtualScanner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pyserial's open() flushes the port's input; the driver's does not. And the frame a stopped driver
+    was in the middle of is dropped whole: its tail is never read as a scan."""
+    caplog.set_level(logging.INFO, logger="clearpoint.scanner_agent")
+    state = tmp_path / "state"
+    state.mkdir()
+    rig = Rig(SerialDriver("till-8", settings(scanner.port), state))
+    await rig.connected()
+    await scanner.send(b"FIRST\rSEC", baud=BAUD)  # the driver stops in the middle of the second frame
+    assert (await rig.next()).data == b"FIRST"
+    await wait_until(lambda: (state / "serial-till-8.frame").read_text().endswith(" cut\n"))
+    await rig.close()
+    await scanner.send(b"OND\rTHIRD\rFOURTH\r", baud=BAUD)  # held by the kernel: no one reads the port
+    rig = Rig(SerialDriver("till-8", settings(scanner.port), state))
+    assert [(await rig.next()).data for _ in range(2)] == [b"THIRD", b"FOURTH"]
+    assert "3 bytes up to the first frame boundary" in caplog.text  # "OND": the tail of SECOND
+    await rig.close()
+    # Stopped between frames, the first held frame is a whole scan and is read.
+    await scanner.send(b"FIFTH\r", baud=BAUD)
+    rig = Rig(SerialDriver("till-8", settings(scanner.port), state))
+    assert (await rig.next()).data == b"FIFTH"
+    await rig.close()
+
+
+async def test_a_cut_mark_does_not_outlive_its_device(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A scanner replugged while no agent ran holds nothing of the old frame: its first scan is whole."""
+    state = tmp_path / "state"
+    state.mkdir()
+    with VirtualScanner(tmp_path / "usb-Acme_Scanner_1234-if00") as scanner:
+        rig = Rig(SerialDriver("till-9", settings(scanner.port), state))
+        await rig.connected()
+        await scanner.send(b"HALF", baud=BAUD)
+        await wait_until(lambda: (state / "serial-till-9.frame").read_text().endswith(" cut\n"))
+        await rig.close()
+        scanner.replug()  # a new device node behind the same path
+        await scanner.send(b"WHOLE\r", baud=BAUD)
+        rig = Rig(SerialDriver("till-9", settings(scanner.port), state))
+        assert (await rig.next()).data == b"WHOLE"
+        await rig.close()
+
+
+async def test_timeout_framing_drops_what_the_port_held(
+    scanner: VirtualScanner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a suffix, scans that waited in the port arrive glued together; they are dropped, not journaled
+    as one scan, and the scanner's next scan reads."""
+    caplog.set_level(logging.INFO, logger="clearpoint.scanner_agent")
+    await scanner.send(b"HELD-ONEHELD-TWO", baud=BAUD)
+    rig = Rig(SerialDriver("till-10", settings(scanner.port, framing=FramingMode.TIMEOUT, char_timeout=0.03)))
+    await rig.connected()
+    await wait_log(caplog, "without a suffix the scans in them cannot be told apart")
+    await scanner.send(b"LIVE", baud=BAUD)
+    assert (await rig.next()).data == b"LIVE"
+    await rig.close()
+
+
+def test_flow_control_and_code_id_settings() -> None:
+    assert settings("/dev/null", flow_control="rtscts").pyserial_kwargs()["rtscts"] is True
+    assert settings("/dev/null").pyserial_kwargs()["rtscts"] is False
+    with pytest.raises(ValueError, match="flow_control must be none or rtscts"):
+        settings("/dev/null", flow_control="xonxoff")
+    with pytest.raises(ValueError, match="code_id must be one of honeywell"):
+        settings("/dev/null", code_id="acme")
+
+
+async def wait_until(condition, within: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if condition():
+                return
+        except FileNotFoundError:
+            pass
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
+def test_the_cut_mark_names_its_device_and_survives_a_bad_directory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = CutMarker(tmp_path / "serial-till-1.frame")
+    marker.record("boot-a 1:2:3", True)
+    assert marker.was_cut("boot-a 1:2:3")
+    assert not marker.was_cut("boot-b 1:2:3")  # rebooted: the port holds nothing of the old frame
+    assert not marker.was_cut("boot-a 1:2:4")  # another device node: replugged
+    marker.record("boot-a 1:2:3", False)
+    assert not CutMarker(tmp_path / "serial-till-1.frame").was_cut("boot-a 1:2:3")
+    nowhere = CutMarker(tmp_path / "missing" / "serial-till-1.frame")
+    nowhere.record("boot-a 1:2:3", True)  # cannot be written: said, not raised
+    assert "cannot write" in caplog.text
+    assert not nowhere.was_cut("boot-a 1:2:3")
+    assert not CutMarker(None).was_cut("boot-a 1:2:3")

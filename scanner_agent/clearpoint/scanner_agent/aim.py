@@ -118,7 +118,10 @@ def split_symbols(data: bytes) -> list[tuple[str, bytes]]:
     transmission: "]E04006381333931]E212345". Each EAN/UPC packet has its fixed length, so a
     well-formed identifier right after one starts the next symbol. A main symbol followed by its
     add-on becomes the combined packet ("]E3", 13 + 2 or 5 digits), as AIM defines it; any other
-    sequence comes out as separate symbols. Data without an identifier is one symbol, untouched.
+    sequence comes out as separate symbols. Other symbologies have no fixed length: a well-formed
+    identifier inside their data starts the next symbol ("]C0ABC]Q1..." is two), so no identifier is
+    ever left inside the data sent; a "]" that does not start one is data. Data without an
+    identifier is one symbol, untouched.
     """
     ident, rest = split_aim(data)
     if not ident:
@@ -127,8 +130,13 @@ def split_symbols(data: bytes) -> list[tuple[str, bytes]]:
     while True:
         length = _EAN_UPC_LENGTHS.get(ident)
         if length is None or len(rest) <= length or not rest[:length].isdigit():
-            symbols.append((ident, rest))
-            break
+            at = _next_identifier(rest)
+            if at < 0:
+                symbols.append((ident, rest))
+                break
+            symbols.append((ident, rest[:at]))
+            ident, rest = split_aim(rest[at:])
+            continue
         following, after = split_aim(rest[length:])
         if not following:
             symbols.append((ident, rest))
@@ -138,10 +146,22 @@ def split_symbols(data: bytes) -> list[tuple[str, bytes]]:
     return _combine_add_ons(symbols)
 
 
+def _next_identifier(data: bytes) -> int:
+    """Where a well-formed identifier starts inside `data` (after at least one byte of it), or -1."""
+    at = data.find(AIM_FLAG, 1)
+    while at >= 0:
+        if split_aim(data[at:])[0]:
+            return at
+        at = data.find(AIM_FLAG, at + 1)
+    return -1
+
+
 def _combine_add_ons(symbols: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     combined: list[tuple[str, bytes]] = []
     for ident, data in symbols:
-        if ident in _ADD_ONS and combined and combined[-1][0] == "]E0" and data.isdigit():
+        main = combined[-1] if combined else ("", b"")
+        whole_main = main[0] == "]E0" and len(main[1]) == _EAN_UPC_LENGTHS["]E0"] and main[1].isdigit()
+        if ident in _ADD_ONS and whole_main and data.isdigit():
             combined[-1] = (COMBINED, combined[-1][1] + data)
         else:
             combined.append((ident, data))

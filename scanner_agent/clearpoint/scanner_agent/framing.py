@@ -161,7 +161,7 @@ def text_profile(data: bytes | bytearray) -> TextProfile:
 
 
 def tail_message(n: int) -> str:
-    return f"discarded {n} bytes before the first frame start: the end of a frame cut when the agent last stopped"
+    return f"discarded {n} bytes up to the first frame boundary: the end of a frame cut when the agent last stopped"
 
 
 def _preview(data: bytes | bytearray, limit: int = 16) -> str:
