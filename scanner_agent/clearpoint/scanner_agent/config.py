@@ -25,6 +25,7 @@ from clearpoint.addresses import parse_address
 from clearpoint.scanner_agent.reads import Driver
 from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 from clearpoint.scanner_agent.uplink import UplinkSettings
+from clearpoint.scanner_agent.wedge import control_keys_from_names
 
 TERMINATORS = {"CR": b"\r", "LF": b"\n", "CRLF": b"\r\n", "TAB": b"\t"}
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -127,6 +128,8 @@ _SCANNER_KEYS: dict[ScannerKind, dict[str, type | tuple[type, ...]]] = {
         "aim_prefix": bool,
         "max_length": int,
         "idle_timeout_ms": int,
+        "control_keys": dict,
+        "control_chars": bool,
     },
     ScannerKind.HIDRAW: {
         **_COMMON,
@@ -136,6 +139,8 @@ _SCANNER_KEYS: dict[ScannerKind, dict[str, type | tuple[type, ...]]] = {
         "aim_prefix": bool,
         "max_length": int,
         "idle_timeout_ms": int,
+        "control_keys": dict,
+        "control_chars": bool,
     },
     ScannerKind.HID_POS: {
         **_COMMON,
@@ -296,6 +301,8 @@ def build_driver(s: ScannerConfig, data_dir: Path | None = None) -> Driver:
         "max_length": o.get("max_length", 4096),
         "aim_prefix": o.get("aim_prefix", False),
         "idle_timeout": o.get("idle_timeout_ms", 1000) / 1000,
+        "control_keys": control_keys_from_names(o.get("control_keys", {})),
+        "control_chars": o.get("control_chars", False),
     }
     if s.kind == ScannerKind.KEYBOARD:
         from clearpoint.scanner_agent.drivers.keyboard_wedge import KeyboardWedgeDriver

@@ -51,7 +51,7 @@ KEY_KPASTERISK = 55
 KEY_LEFTALT = 56
 KEY_SPACE = 57
 KEY_CAPSLOCK = 58
-KEY_F1 = 59  # F1..F10 are 59..68
+KEY_F1, KEY_F2, KEY_F3, KEY_F4, KEY_F5, KEY_F6, KEY_F7, KEY_F8, KEY_F9, KEY_F10 = range(59, 69)
 KEY_NUMLOCK = 69
 KEY_SCROLLLOCK = 70
 KEY_KP7, KEY_KP8, KEY_KP9, KEY_KPMINUS = 71, 72, 73, 74
@@ -367,6 +367,49 @@ HID_USAGE_TO_KEY: Mapping[int, int] = MappingProxyType(
         0x89: KEY_YEN,
     }
 )
+
+# --- keys named in the configuration --------------------------------------------------------
+
+# "F8", "down", "kpenter"... -> key code: the kernel's KEY_* names without the prefix, any case.
+NAMED_KEYS: Mapping[str, int] = MappingProxyType(
+    {name[4:].lower(): code for name, code in globals().items() if name.startswith("KEY_") and isinstance(code, int)}
+)
+MODIFIER_KEYS: frozenset[int] = frozenset(
+    {KEY_LEFTSHIFT, KEY_RIGHTSHIFT, KEY_LEFTCTRL, KEY_RIGHTCTRL, KEY_LEFTALT, KEY_RIGHTALT, KEY_LEFTMETA, KEY_RIGHTMETA}
+)
+
+
+def key_code(name: str) -> int:
+    """The key code for a configured key name ("F8", "DOWN"); ValueError naming the choices."""
+    try:
+        return NAMED_KEYS[name.lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown key {name!r}; keys are named as the kernel names them: F1-F12, UP, DOWN, LEFT, "
+            "RIGHT, HOME, END, PAGEUP, PAGEDOWN, INSERT, DELETE, ESC, PAUSE, SYSRQ..."
+        ) from None
+
+
+# Control-character mode (Ctrl + key): Ctrl+letter is the letter's position in the alphabet (Ctrl+A
+# 0x01 ... Ctrl+Z 0x1A) on the letter's key of the layout; the six others are on the keys where a US
+# keyboard has @ [ \ ] ^ _, whatever the layout prints there, as Windows keyboard layouts place them
+# (Ctrl+] is GS on the German "+" key and the French "$" key).
+CONTROL_PUNCTUATION: Mapping[int, int] = MappingProxyType(
+    {KEY_2: 0x00, KEY_LEFTBRACE: 0x1B, KEY_BACKSLASH: 0x1C, KEY_RIGHTBRACE: 0x1D, KEY_6: 0x1E, KEY_MINUS: 0x1F}
+)
+
+
+def control_codes(layout: Layout) -> dict[int, int]:
+    """Key code -> the control byte Ctrl+that key types on `layout`, in control-character mode."""
+    codes = {
+        code: ord(plain) - 0x60
+        for code in layout.keys
+        if len(plain := layout.symbol(code, PLAIN)) == 1 and "a" <= plain <= "z" and code not in _KEYPAD
+    }
+    for code, byte in CONTROL_PUNCTUATION.items():
+        codes.setdefault(code, byte)
+    return codes
+
 
 # Bits of the boot report's modifier byte, lowest first (also usages 0xE0..0xE7).
 HID_MODIFIER_KEYS: tuple[int, ...] = (

@@ -16,7 +16,12 @@ Decisions worth knowing:
 * CapsLock presses in the stream toggle a CapsLock state (starting off) that swaps the case of
   letters, as it would on the host for scanners that send CapsLock around their data.
 * Any key pressed while Ctrl, Meta, or Alt without keypad digits is held is a chord (such as the
-  Ctrl+Shift+J some scanners send after Enter) and is ignored, never turned into text.
+  Ctrl+Shift+J some scanners send after Enter) and is ignored, never turned into text, unless the
+  scanner is set to control-character mode (`control_chars`): then Ctrl+key is the control byte a PC
+  types for it (Ctrl+] is GS; see keymaps.control_codes for which keys).
+* Keys that type nothing can be configured to stand for a control byte (`control_keys`: F8 or the
+  Down arrow for GS, as scanners that map control characters to keys send it). Unmapped, such a key
+  is counted and skipped with a warning, and a GS1 code would lose its separators.
 * Autorepeat events are ignored: a scanner never holds a key long enough, and a stuck key must
   not multiply characters.
 * Dead keys (^ on German, ^ and ¨ on French) compose with the next key the way the host would:
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from clearpoint.scanner_agent import keymaps as k
@@ -41,9 +46,12 @@ _IGNORED_KEYS = frozenset({k.KEY_NUMLOCK, k.KEY_SCROLLLOCK})
 _SHIFT_KEYS = frozenset({k.KEY_LEFTSHIFT, k.KEY_RIGHTSHIFT})
 _CTRL_KEYS = frozenset({k.KEY_LEFTCTRL, k.KEY_RIGHTCTRL})
 _META_KEYS = frozenset({k.KEY_LEFTMETA, k.KEY_RIGHTMETA})
-_MODIFIER_KEYS = _SHIFT_KEYS | _CTRL_KEYS | _META_KEYS | {k.KEY_LEFTALT, k.KEY_RIGHTALT}
+_MODIFIER_KEYS = k.MODIFIER_KEYS
 # Spacing accent -> combining mark, to compose dead key + letter through Unicode normalisation.
 _COMBINING = {"^": "\u0302", "`": "\u0300", "\u00b4": "\u0301", "~": "\u0303", "\u00a8": "\u0308"}
+# What a configured key may stand for: the separators a scan may hold (scan_rules.py refuses the rest).
+CONTROL_BYTES = {"GS": 0x1D, "RS": 0x1E, "EOT": 0x04}
+_KEY_NAME_OF_CODE = {code: name for name, code in sorted(k.NAMED_KEYS.items(), reverse=True)}
 
 
 def terminator_codes(terminators: Iterable[str]) -> frozenset[int]:
@@ -87,12 +95,18 @@ class WedgeDecoder:
         layout: str | k.Layout = "us",
         terminators: Iterable[str] = ("enter",),
         max_length: int = 4096,
+        *,
+        control_keys: Mapping[int, int] | None = None,
+        control_chars: bool = False,
     ) -> None:
         if max_length < 1:
             raise ValueError("max_length must be positive")
         self.layout = k.get_layout(layout)
         self.terminators = terminator_codes(terminators)
         self.max_length = max_length
+        self.control_keys = _checked_control_keys(control_keys or {}, self.terminators)
+        # Ctrl+key -> control byte, in control-character mode only.
+        self._control_codes = k.control_codes(self.layout) if control_chars else {}
         self.stats = WedgeStats()
         self._warned_keys: set[int] = set()
         self._held: set[int] = set()
@@ -188,11 +202,22 @@ class WedgeDecoder:
                 self._alt_digits = None  # an Alt chord, not an Alt-mode character
                 self.stats.chords_ignored += 1
             return None
+        if self._held & _CTRL_KEYS and not self._held & _META_KEYS and not self._alt_held():
+            if code in self._control_codes and code not in self.terminators:
+                self._flush_dead()
+                self._append(self._control_codes[code])
+            else:
+                self.stats.chords_ignored += 1
+            return None
         if self._held & (_CTRL_KEYS | _META_KEYS) or self._alt_held():
             self.stats.chords_ignored += 1
             return None
         if code in self.terminators:
             return self._terminate()
+        if code in self.control_keys:
+            self._flush_dead()
+            self._append(self.control_keys[code])
+            return None
         self._symbol(code)
         return None
 
@@ -265,4 +290,34 @@ class WedgeDecoder:
         self.stats.unknown_keys += 1
         level = logging.DEBUG if code in self._warned_keys else logging.WARNING
         self._warned_keys.add(code)
-        log.log(level, "key %d (%s) means nothing on layout %r; skipped", code, detail, self.layout.name)
+        hint = (
+            "" if self.layout.keys.get(code) else "; if the scanner sends it for GS, RS or EOT, map it in control_keys"
+        )
+        log.log(
+            level, "key %s (%s) means nothing on layout %r; skipped%s", _key_name(code), detail, self.layout.name, hint
+        )
+
+
+def _key_name(code: int) -> str:
+    name = _KEY_NAME_OF_CODE.get(code)
+    return f"{name.upper()} ({code})" if name else str(code)
+
+
+def control_keys_from_names(names: Mapping[str, str]) -> dict[int, int]:
+    """The `control_keys` option, {"F8": "GS", "DOWN": "GS"}, as key code -> byte; ValueError naming a bad entry."""
+    keys: dict[int, int] = {}
+    for key, meaning in names.items():
+        if not isinstance(meaning, str) or meaning.upper() not in CONTROL_BYTES:
+            raise ValueError(f"control_keys: {key} = {meaning!r}; a key may stand for {', '.join(CONTROL_BYTES)}")
+        keys[k.key_code(key)] = CONTROL_BYTES[meaning.upper()]
+    return keys
+
+
+def _checked_control_keys(keys: Mapping[int, int], terminators: frozenset[int]) -> dict[int, int]:
+    for code, byte in keys.items():
+        if code in k.MODIFIER_KEYS or code in terminators:
+            what = "a modifier" if code in k.MODIFIER_KEYS else "a terminator"
+            raise ValueError(f"control_keys: {_key_name(code)} is {what} and cannot stand for a character")
+        if byte not in CONTROL_BYTES.values():
+            raise ValueError(f"control_keys: byte 0x{byte:02x} is not one of {', '.join(CONTROL_BYTES)}")
+    return dict(keys)

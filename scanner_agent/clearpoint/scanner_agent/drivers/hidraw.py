@@ -21,7 +21,7 @@ import errno
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from clearpoint.scanner_agent import keymaps as k
 from clearpoint.scanner_agent.drivers.device_loop import DeviceLoopDriver
@@ -58,8 +58,13 @@ class BootReportDecoder:
         terminators: Iterable[str] = ("enter",),
         max_length: int = 4096,
         report_id: int | None = None,
+        *,
+        control_keys: Mapping[int, int] | None = None,
+        control_chars: bool = False,
     ) -> None:
-        self.keys = WedgeDecoder(layout, terminators, max_length)
+        self.keys = WedgeDecoder(
+            layout, terminators, max_length, control_keys=control_keys, control_chars=control_chars
+        )
         # Devices with several reports prefix each with its id; None for plain boot keyboards.
         self.report_id = report_id
         self.wrong_length = 0
@@ -158,8 +163,12 @@ class HidrawDriver(DeviceLoopDriver[int, bytes]):
         idle_timeout: float = 1.0,
         retry_interval: float = 1.0,
         aim_prefix: bool = False,
+        control_keys: Mapping[int, int] | None = None,
+        control_chars: bool = False,
     ) -> None:
-        self.decoder = BootReportDecoder(layout, terminators, max_length, report_id)
+        self.decoder = BootReportDecoder(
+            layout, terminators, max_length, report_id, control_keys=control_keys, control_chars=control_chars
+        )
         super().__init__(
             scanner_id,
             path,

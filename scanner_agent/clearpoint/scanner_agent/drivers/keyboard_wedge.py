@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Protocol
 
 from clearpoint.scanner_agent import keymaps as k
@@ -98,9 +98,13 @@ class KeyboardWedgeDriver(DeviceLoopDriver[InputDeviceLike, InputEventLike]):
         idle_timeout: float = 1.0,
         retry_interval: float = 1.0,
         aim_prefix: bool = False,
+        control_keys: Mapping[int, int] | None = None,
+        control_chars: bool = False,
         open_device: Callable[[str], InputDeviceLike] = open_evdev,
     ) -> None:
-        self.decoder = WedgeDecoder(layout, terminators, max_length)
+        self.decoder = WedgeDecoder(
+            layout, terminators, max_length, control_keys=control_keys, control_chars=control_chars
+        )
         super().__init__(
             scanner_id,
             path,
