@@ -83,6 +83,10 @@ class DeviceLoopDriver(Generic[H, Item]):
         """Finished scans completed by this item."""
         raise NotImplementedError
 
+    def _symbols(self, item: Item) -> list[tuple[str, bytes]]:
+        """(AIM identifier, data) of each scan this item completed; devices that say the symbology override it."""
+        return [("", data) for data in self._decode(item)]
+
     # --- Driver -------------------------------------------------------------------------------
 
     async def reads(self) -> AsyncIterator[Read]:
@@ -92,8 +96,9 @@ class DeviceLoopDriver(Generic[H, Item]):
                 return
             try:
                 async with contextlib.aclosing(self._read_until_gone(handle)) as scans:
-                    async for data, at_us, at_perf_ns in scans:
-                        for symbology, symbol in split_symbols(data) if self.aim_prefix else [("", data)]:
+                    async for said, data, at_us, at_perf_ns in scans:
+                        split = self.aim_prefix and not said
+                        for symbology, symbol in split_symbols(data) if split else [(said, data)]:
                             yield Read(self.scanner_id, symbol, symbology, at_us, at_perf_ns)
             finally:
                 self._drop(handle)
@@ -151,7 +156,7 @@ class DeviceLoopDriver(Generic[H, Item]):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), seconds)
 
-    async def _read_until_gone(self, handle: H) -> AsyncGenerator[tuple[bytes, int, int], None]:
+    async def _read_until_gone(self, handle: H) -> AsyncGenerator[tuple[str, bytes, int, int], None]:
         stream = self._stream(handle)
         closed = asyncio.ensure_future(self._closed.wait())
         # The pending read is never cancelled for an idle timeout: cancelling evdev's read future
@@ -189,9 +194,9 @@ class DeviceLoopDriver(Generic[H, Item]):
                         self.retry_interval,
                     )
                     return
-                for data in self._decode(item):
+                for symbology, data in self._symbols(item):
                     at_us, at_perf_ns = now_stamps()
-                    yield data, at_us, at_perf_ns
+                    yield symbology, data, at_us, at_perf_ns
         finally:
             closed.cancel()
             if next_item is not None:

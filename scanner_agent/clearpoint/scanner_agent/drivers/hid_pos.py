@@ -21,16 +21,13 @@ import logging
 import os
 import stat
 import struct
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from clearpoint.scanner_agent.drivers.device_loop import DeviceLoopDriver
 from clearpoint.scanner_agent.drivers.hidraw import read_reports
 from clearpoint.scanner_agent.hid_descriptor import FALLBACK_LAYOUT, MAX_DESCRIPTOR, ScannerLayout, scanner_layout
-from clearpoint.scanner_agent.reads import Read
 from clearpoint.scanner_agent.scanner_kinds import ScannerKind
 
 log = logging.getLogger(__name__)
@@ -212,27 +209,11 @@ class HidPosDriver(DeviceLoopDriver[int, bytes]):
         self.fixed_layout = scanner_layout(descriptor) if descriptor is not None else None
         self.decoder = PosReportDecoder(self.fixed_layout or FALLBACK_LAYOUT, max_length)
         super().__init__(scanner_id, path, self.decoder, idle_timeout=idle_timeout, retry_interval=retry_interval)
-        # The symbology of each scan _decode handed on, until the device loop turns it into a Read.
-        self._symbologies: deque[PosScan] = deque()
         self._layout_said = ""
-
-    async def reads(self) -> AsyncIterator[Read]:
-        """The device loop's reads, with each scan's symbology put back (the loop carries data only)."""
-        # An async generator, as DeviceLoopDriver.reads is one; closed with ours, so the device is released.
-        loop_reads = cast("AsyncGenerator[Read, None]", super().reads())
-        async with contextlib.aclosing(loop_reads) as reads:
-            async for read in reads:
-                while self._symbologies:
-                    scan = self._symbologies.popleft()
-                    if scan.data is read.data:
-                        read = replace(read, symbology=scan.symbology)
-                        break
-                yield read
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         self.decoder.layout = self.fixed_layout or self._device_layout(fd)
-        self._symbologies.clear()
         log.info("scanner %s: opened %s (%s layout)", self.scanner_id, self.path, self.decoder.layout.source)
         return fd
 
@@ -257,6 +238,7 @@ class HidPosDriver(DeviceLoopDriver[int, bytes]):
         return read_reports(handle, _MAX_READ)
 
     def _decode(self, item: bytes) -> list[bytes]:
-        scans = self.decoder.feed(item)
-        self._symbologies.extend(scans)
-        return [scan.data for scan in scans]
+        return [data for _, data in self._symbols(item)]
+
+    def _symbols(self, item: bytes) -> list[tuple[str, bytes]]:
+        return [(scan.symbology, scan.data) for scan in self.decoder.feed(item)]
