@@ -153,6 +153,7 @@ def _beat(**fields: object) -> A.AgentHeartbeat:
         ({"heartbeat": _beat(scanners=[A.ScannerStatus(scanner_id=str(i)) for i in range(65)])}, "heartbeat.scanners"),
         ({"heartbeat": _beat(version="v" * 257)}, "heartbeat"),
         ({"heartbeat": _beat(scanners=[A.ScannerStatus(last_error="e" * 257)])}, "heartbeat"),
+        ({"heartbeat": _beat(scanners=[A.ScannerStatus(device="d" * 257)])}, "heartbeat"),
         ({"heartbeat": _beat(backlog=-1)}, "heartbeat.backlog"),
         ({"heartbeat": _beat(), "scan": A.SignedScan(sequence=1)}, "heartbeat"),
     ],
@@ -175,11 +176,15 @@ async def test_a_good_heartbeat_is_acknowledged_with_the_platforms_time(
     agent_id, key = await enrol_agent(platform, partner)
     call, first = await open_stream(partner.channel, (agent_id, key))
     assert first.heartbeat_interval.ToMicroseconds() == platform.server.platform.fleet.heartbeat_us
-    beat = _beat(backlog=7, scanners=[A.ScannerStatus(scanner_id="till-1", kind="serial", connected=True)])
+    device = "usb 0c2e:0b81 port 1-2"  # which USB device the path led to, kept by the fleet as sent
+    beat = _beat(
+        backlog=7, scanners=[A.ScannerStatus(scanner_id="till-1", kind="serial", connected=True, device=device)]
+    )
     await call.write(A.StreamScansRequest(heartbeat=beat))
     ack = await call.read()
     assert isinstance(ack, A.StreamScansResponse) and ack.heartbeat_ack.send_time == beat.send_time
     assert ack.heartbeat_ack.platform_time.ToMicroseconds() == platform.clock()
     seen = await _until(platform, agent_id, lambda a: a.status.HasField("heartbeat"))
     assert seen.status.heartbeat.backlog == 7 and seen.status.heartbeat.scanners[0].scanner_id == "till-1"
+    assert seen.status.heartbeat.scanners[0].device == device
     await call.done_writing()

@@ -190,6 +190,8 @@ def describe_text(agent: A.Agent, now_s: float) -> str:
             state = "connected" if sc.connected else "DISCONNECTED"
             last = ago(sc.last_scan_time, now_s) if sc.HasField("last_scan_time") else "no scan yet"
             lines.append(f"  {sc.scanner_id:<12} {sc.kind:<8} {state:<12} last scan {last}  {sc.path}")
+            if sc.device:
+                lines.append(f"  {'':<12} device: {sc.device}")
             if sc.last_error:
                 when = f" ({ago(sc.last_error_time, now_s)})" if sc.HasField("last_error_time") else ""
                 lines.append(f"  {'':<12} last error: {sc.last_error}{when}")

@@ -28,19 +28,19 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63learpoint/v1/agents.proto\x12\rclearpoint.v1\x1a\x1a\x63learpoint/v1/errors.proto\x1a\x1e\x63learpoint/v1/redemption.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x02\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\x12(\n\x05state\x18\x06 \x01(\x0e\x32\x19.clearpoint.v1.AgentState\x12.\n\nenrol_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06status\x18\t \x01(\x0b\x32\x1a.clearpoint.v1.AgentStatus\"\x94\x02\n\x0b\x41gentStatus\x12*\n\x06health\x18\x01 \x01(\x0e\x32\x1a.clearpoint.v1.AgentHealth\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onnect_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\theartbeat\x18\x05 \x01(\x0b\x32\x1d.clearpoint.v1.AgentHeartbeat\x12.\n\x0bstale_after\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x8e\x03\n\x0e\x41gentHeartbeat\x12\x0f\n\x07version\x18\x01 \x01(\t\x12)\n\x06uptime\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x08scanners\x18\x03 \x03(\x0b\x32\x1c.clearpoint.v1.ScannerStatus\x12\x0f\n\x07\x62\x61\x63klog\x18\x04 \x01(\x03\x12:\n\x16oldest_unanswered_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10last_answer_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\nround_trip\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0c\x63lock_offset\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\tsend_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcf\x01\n\rScannerStatus\x12\x12\n\nscanner_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x32\n\x0elast_scan_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x33\n\x0flast_error_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x0cHeartbeatAck\x12-\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rplatform_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x1b\x43reateEnrolmentTokenRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x05\"p\n\x1c\x43reateEnrolmentTokenResponse\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x11\x45nrolAgentRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x17\n\x0fproof_signature\x18\x04 \x01(\x0c\"9\n\x12\x45nrolAgentResponse\x12#\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x14.clearpoint.v1.Agent\"&\n\x12RevokeAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\":\n\x13RevokeAgentResponse\x12#\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x14.clearpoint.v1.Agent\"\x13\n\x11ListAgentsRequest\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"7\n\x10GetAgentResponse\x12#\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x14.clearpoint.v1.Agent\":\n\x12ListAgentsResponse\x12$\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x14.clearpoint.v1.Agent\"\xa7\x01\n\nSignedScan\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nscanner_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12-\n\tscan_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsymbology\x18\x05 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c\"\xc4\x01\n\x12StreamScansRequest\x12\'\n\x04scan\x18\x01 \x01(\x0b\x32\x19.clearpoint.v1.SignedScan\x12(\n\x05scans\x18\x02 \x03(\x0b\x32\x19.clearpoint.v1.SignedScan\x12)\n\x05hello\x18\x03 \x01(\x0b\x32\x1a.clearpoint.v1.StreamHello\x12\x30\n\theartbeat\x18\x04 \x01(\x0b\x32\x1d.clearpoint.v1.AgentHeartbeat\"2\n\x0bStreamHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x87\x02\n\nScanAnswer\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12+\n\x07outcome\x18\x02 \x01(\x0e\x32\x1a.clearpoint.v1.ScanOutcome\x12%\n\x06reason\x18\x03 \x01(\x0e\x32\x15.clearpoint.v1.Reason\x12\x0f\n\x07message\x18\x04 \x01(\t\x12(\n\x05\x63laim\x18\x05 \x01(\x0b\x32\x19.clearpoint.v1.PrizeClaim\x12\x15\n\rredemption_id\x18\x06 \x01(\t\x12\x10\n\x08replayed\x18\x07 \x01(\x08\x12/\n\x0b\x61nswer_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x02\n\x13StreamScansResponse\x12)\n\x06\x61nswer\x18\x01 \x01(\x0b\x32\x19.clearpoint.v1.ScanAnswer\x12\x15\n\rmax_in_flight\x18\x02 \x01(\x05\x12*\n\x07\x61nswers\x18\x03 \x03(\x0b\x32\x19.clearpoint.v1.ScanAnswer\x12\x1d\n\x15max_scans_per_message\x18\x04 \x01(\x05\x12\x11\n\tchallenge\x18\x05 \x01(\x0c\x12\x35\n\x12heartbeat_interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\rheartbeat_ack\x18\x07 \x01(\x0b\x32\x1b.clearpoint.v1.HeartbeatAck*Z\n\nAgentState\x12\x1b\n\x17\x41GENT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41GENT_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x41GENT_STATE_REVOKED\x10\x02*y\n\x0b\x41gentHealth\x12\x1c\n\x18\x41GENT_HEALTH_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41GENT_HEALTH_ONLINE\x10\x01\x12\x16\n\x12\x41GENT_HEALTH_STALE\x10\x02\x12\x1b\n\x17\x41GENT_HEALTH_NEVER_SEEN\x10\x03*\x9b\x01\n\x0bScanOutcome\x12\x1c\n\x18SCAN_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15SCAN_OUTCOME_ACCEPTED\x10\x01\x12\x18\n\x14SCAN_OUTCOME_REFUSED\x10\x02\x12\x1e\n\x1aSCAN_OUTCOME_NOT_A_VOUCHER\x10\x03\x12\x19\n\x15SCAN_OUTCOME_REJECTED\x10\x04\x32\xa2\x04\n\x0c\x41gentService\x12o\n\x14\x43reateEnrolmentToken\x12*.clearpoint.v1.CreateEnrolmentTokenRequest\x1a+.clearpoint.v1.CreateEnrolmentTokenResponse\x12Q\n\nEnrolAgent\x12 .clearpoint.v1.EnrolAgentRequest\x1a!.clearpoint.v1.EnrolAgentResponse\x12T\n\x0bRevokeAgent\x12!.clearpoint.v1.RevokeAgentRequest\x1a\".clearpoint.v1.RevokeAgentResponse\x12Q\n\nListAgents\x12 .clearpoint.v1.ListAgentsRequest\x1a!.clearpoint.v1.ListAgentsResponse\x12K\n\x08GetAgent\x12\x1e.clearpoint.v1.GetAgentRequest\x1a\x1f.clearpoint.v1.GetAgentResponse\x12X\n\x0bStreamScans\x12!.clearpoint.v1.StreamScansRequest\x1a\".clearpoint.v1.StreamScansResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63learpoint/v1/agents.proto\x12\rclearpoint.v1\x1a\x1a\x63learpoint/v1/errors.proto\x1a\x1e\x63learpoint/v1/redemption.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x02\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\x12(\n\x05state\x18\x06 \x01(\x0e\x32\x19.clearpoint.v1.AgentState\x12.\n\nenrol_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06status\x18\t \x01(\x0b\x32\x1a.clearpoint.v1.AgentStatus\"\x94\x02\n\x0b\x41gentStatus\x12*\n\x06health\x18\x01 \x01(\x0e\x32\x1a.clearpoint.v1.AgentHealth\x12\x11\n\tconnected\x18\x02 \x01(\x08\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63onnect_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\theartbeat\x18\x05 \x01(\x0b\x32\x1d.clearpoint.v1.AgentHeartbeat\x12.\n\x0bstale_after\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x8e\x03\n\x0e\x41gentHeartbeat\x12\x0f\n\x07version\x18\x01 \x01(\t\x12)\n\x06uptime\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x08scanners\x18\x03 \x03(\x0b\x32\x1c.clearpoint.v1.ScannerStatus\x12\x0f\n\x07\x62\x61\x63klog\x18\x04 \x01(\x03\x12:\n\x16oldest_unanswered_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10last_answer_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\nround_trip\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0c\x63lock_offset\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12-\n\tsend_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdf\x01\n\rScannerStatus\x12\x12\n\nscanner_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x32\n\x0elast_scan_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x33\n\x0flast_error_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\"p\n\x0cHeartbeatAck\x12-\n\tsend_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rplatform_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x1b\x43reateEnrolmentTokenRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x05\"p\n\x1c\x43reateEnrolmentTokenResponse\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x11\x45nrolAgentRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x17\n\x0fproof_signature\x18\x04 \x01(\x0c\"9\n\x12\x45nrolAgentResponse\x12#\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x14.clearpoint.v1.Agent\"&\n\x12RevokeAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\":\n\x13RevokeAgentResponse\x12#\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x14.clearpoint.v1.Agent\"\x13\n\x11ListAgentsRequest\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"7\n\x10GetAgentResponse\x12#\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x14.clearpoint.v1.Agent\":\n\x12ListAgentsResponse\x12$\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x14.clearpoint.v1.Agent\"\xa7\x01\n\nSignedScan\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nscanner_id\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12-\n\tscan_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsymbology\x18\x05 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x11\n\tsignature\x18\x07 \x01(\x0c\"\xc4\x01\n\x12StreamScansRequest\x12\'\n\x04scan\x18\x01 \x01(\x0b\x32\x19.clearpoint.v1.SignedScan\x12(\n\x05scans\x18\x02 \x03(\x0b\x32\x19.clearpoint.v1.SignedScan\x12)\n\x05hello\x18\x03 \x01(\x0b\x32\x1a.clearpoint.v1.StreamHello\x12\x30\n\theartbeat\x18\x04 \x01(\x0b\x32\x1d.clearpoint.v1.AgentHeartbeat\"2\n\x0bStreamHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x87\x02\n\nScanAnswer\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12+\n\x07outcome\x18\x02 \x01(\x0e\x32\x1a.clearpoint.v1.ScanOutcome\x12%\n\x06reason\x18\x03 \x01(\x0e\x32\x15.clearpoint.v1.Reason\x12\x0f\n\x07message\x18\x04 \x01(\t\x12(\n\x05\x63laim\x18\x05 \x01(\x0b\x32\x19.clearpoint.v1.PrizeClaim\x12\x15\n\rredemption_id\x18\x06 \x01(\t\x12\x10\n\x08replayed\x18\x07 \x01(\x08\x12/\n\x0b\x61nswer_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x02\n\x13StreamScansResponse\x12)\n\x06\x61nswer\x18\x01 \x01(\x0b\x32\x19.clearpoint.v1.ScanAnswer\x12\x15\n\rmax_in_flight\x18\x02 \x01(\x05\x12*\n\x07\x61nswers\x18\x03 \x03(\x0b\x32\x19.clearpoint.v1.ScanAnswer\x12\x1d\n\x15max_scans_per_message\x18\x04 \x01(\x05\x12\x11\n\tchallenge\x18\x05 \x01(\x0c\x12\x35\n\x12heartbeat_interval\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\rheartbeat_ack\x18\x07 \x01(\x0b\x32\x1b.clearpoint.v1.HeartbeatAck*Z\n\nAgentState\x12\x1b\n\x17\x41GENT_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41GENT_STATE_ACTIVE\x10\x01\x12\x17\n\x13\x41GENT_STATE_REVOKED\x10\x02*y\n\x0b\x41gentHealth\x12\x1c\n\x18\x41GENT_HEALTH_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41GENT_HEALTH_ONLINE\x10\x01\x12\x16\n\x12\x41GENT_HEALTH_STALE\x10\x02\x12\x1b\n\x17\x41GENT_HEALTH_NEVER_SEEN\x10\x03*\x9b\x01\n\x0bScanOutcome\x12\x1c\n\x18SCAN_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15SCAN_OUTCOME_ACCEPTED\x10\x01\x12\x18\n\x14SCAN_OUTCOME_REFUSED\x10\x02\x12\x1e\n\x1aSCAN_OUTCOME_NOT_A_VOUCHER\x10\x03\x12\x19\n\x15SCAN_OUTCOME_REJECTED\x10\x04\x32\xa2\x04\n\x0c\x41gentService\x12o\n\x14\x43reateEnrolmentToken\x12*.clearpoint.v1.CreateEnrolmentTokenRequest\x1a+.clearpoint.v1.CreateEnrolmentTokenResponse\x12Q\n\nEnrolAgent\x12 .clearpoint.v1.EnrolAgentRequest\x1a!.clearpoint.v1.EnrolAgentResponse\x12T\n\x0bRevokeAgent\x12!.clearpoint.v1.RevokeAgentRequest\x1a\".clearpoint.v1.RevokeAgentResponse\x12Q\n\nListAgents\x12 .clearpoint.v1.ListAgentsRequest\x1a!.clearpoint.v1.ListAgentsResponse\x12K\n\x08GetAgent\x12\x1e.clearpoint.v1.GetAgentRequest\x1a\x1f.clearpoint.v1.GetAgentResponse\x12X\n\x0bStreamScans\x12!.clearpoint.v1.StreamScansRequest\x1a\".clearpoint.v1.StreamScansResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clearpoint.v1.agents_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGENTSTATE']._serialized_start=3104
-  _globals['_AGENTSTATE']._serialized_end=3194
-  _globals['_AGENTHEALTH']._serialized_start=3196
-  _globals['_AGENTHEALTH']._serialized_end=3317
-  _globals['_SCANOUTCOME']._serialized_start=3320
-  _globals['_SCANOUTCOME']._serialized_end=3475
+  _globals['_AGENTSTATE']._serialized_start=3120
+  _globals['_AGENTSTATE']._serialized_end=3210
+  _globals['_AGENTHEALTH']._serialized_start=3212
+  _globals['_AGENTHEALTH']._serialized_end=3333
+  _globals['_SCANOUTCOME']._serialized_start=3336
+  _globals['_SCANOUTCOME']._serialized_end=3491
   _globals['_AGENT']._serialized_start=171
   _globals['_AGENT']._serialized_end=459
   _globals['_AGENTSTATUS']._serialized_start=462
@@ -48,39 +48,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTHEARTBEAT']._serialized_start=741
   _globals['_AGENTHEARTBEAT']._serialized_end=1139
   _globals['_SCANNERSTATUS']._serialized_start=1142
-  _globals['_SCANNERSTATUS']._serialized_end=1349
-  _globals['_HEARTBEATACK']._serialized_start=1351
-  _globals['_HEARTBEATACK']._serialized_end=1463
-  _globals['_CREATEENROLMENTTOKENREQUEST']._serialized_start=1465
-  _globals['_CREATEENROLMENTTOKENREQUEST']._serialized_end=1573
-  _globals['_CREATEENROLMENTTOKENRESPONSE']._serialized_start=1575
-  _globals['_CREATEENROLMENTTOKENRESPONSE']._serialized_end=1687
-  _globals['_ENROLAGENTREQUEST']._serialized_start=1689
-  _globals['_ENROLAGENTREQUEST']._serialized_end=1790
-  _globals['_ENROLAGENTRESPONSE']._serialized_start=1792
-  _globals['_ENROLAGENTRESPONSE']._serialized_end=1849
-  _globals['_REVOKEAGENTREQUEST']._serialized_start=1851
-  _globals['_REVOKEAGENTREQUEST']._serialized_end=1889
-  _globals['_REVOKEAGENTRESPONSE']._serialized_start=1891
-  _globals['_REVOKEAGENTRESPONSE']._serialized_end=1949
-  _globals['_LISTAGENTSREQUEST']._serialized_start=1951
-  _globals['_LISTAGENTSREQUEST']._serialized_end=1970
-  _globals['_GETAGENTREQUEST']._serialized_start=1972
-  _globals['_GETAGENTREQUEST']._serialized_end=2007
-  _globals['_GETAGENTRESPONSE']._serialized_start=2009
-  _globals['_GETAGENTRESPONSE']._serialized_end=2064
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=2066
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=2124
-  _globals['_SIGNEDSCAN']._serialized_start=2127
-  _globals['_SIGNEDSCAN']._serialized_end=2294
-  _globals['_STREAMSCANSREQUEST']._serialized_start=2297
-  _globals['_STREAMSCANSREQUEST']._serialized_end=2493
-  _globals['_STREAMHELLO']._serialized_start=2495
-  _globals['_STREAMHELLO']._serialized_end=2545
-  _globals['_SCANANSWER']._serialized_start=2548
-  _globals['_SCANANSWER']._serialized_end=2811
-  _globals['_STREAMSCANSRESPONSE']._serialized_start=2814
-  _globals['_STREAMSCANSRESPONSE']._serialized_end=3102
-  _globals['_AGENTSERVICE']._serialized_start=3478
-  _globals['_AGENTSERVICE']._serialized_end=4024
+  _globals['_SCANNERSTATUS']._serialized_end=1365
+  _globals['_HEARTBEATACK']._serialized_start=1367
+  _globals['_HEARTBEATACK']._serialized_end=1479
+  _globals['_CREATEENROLMENTTOKENREQUEST']._serialized_start=1481
+  _globals['_CREATEENROLMENTTOKENREQUEST']._serialized_end=1589
+  _globals['_CREATEENROLMENTTOKENRESPONSE']._serialized_start=1591
+  _globals['_CREATEENROLMENTTOKENRESPONSE']._serialized_end=1703
+  _globals['_ENROLAGENTREQUEST']._serialized_start=1705
+  _globals['_ENROLAGENTREQUEST']._serialized_end=1806
+  _globals['_ENROLAGENTRESPONSE']._serialized_start=1808
+  _globals['_ENROLAGENTRESPONSE']._serialized_end=1865
+  _globals['_REVOKEAGENTREQUEST']._serialized_start=1867
+  _globals['_REVOKEAGENTREQUEST']._serialized_end=1905
+  _globals['_REVOKEAGENTRESPONSE']._serialized_start=1907
+  _globals['_REVOKEAGENTRESPONSE']._serialized_end=1965
+  _globals['_LISTAGENTSREQUEST']._serialized_start=1967
+  _globals['_LISTAGENTSREQUEST']._serialized_end=1986
+  _globals['_GETAGENTREQUEST']._serialized_start=1988
+  _globals['_GETAGENTREQUEST']._serialized_end=2023
+  _globals['_GETAGENTRESPONSE']._serialized_start=2025
+  _globals['_GETAGENTRESPONSE']._serialized_end=2080
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=2082
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=2140
+  _globals['_SIGNEDSCAN']._serialized_start=2143
+  _globals['_SIGNEDSCAN']._serialized_end=2310
+  _globals['_STREAMSCANSREQUEST']._serialized_start=2313
+  _globals['_STREAMSCANSREQUEST']._serialized_end=2509
+  _globals['_STREAMHELLO']._serialized_start=2511
+  _globals['_STREAMHELLO']._serialized_end=2561
+  _globals['_SCANANSWER']._serialized_start=2564
+  _globals['_SCANANSWER']._serialized_end=2827
+  _globals['_STREAMSCANSRESPONSE']._serialized_start=2830
+  _globals['_STREAMSCANSRESPONSE']._serialized_end=3118
+  _globals['_AGENTSERVICE']._serialized_start=3494
+  _globals['_AGENTSERVICE']._serialized_end=4040
 # @@protoc_insertion_point(module_scope)

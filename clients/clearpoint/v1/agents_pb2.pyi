@@ -107,7 +107,7 @@ class AgentHeartbeat(_message.Message):
     def __init__(self, version: _Optional[str] = ..., uptime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., scanners: _Optional[_Iterable[_Union[ScannerStatus, _Mapping]]] = ..., backlog: _Optional[int] = ..., oldest_unanswered_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_answer_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., round_trip: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., clock_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., send_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ScannerStatus(_message.Message):
-    __slots__ = ("scanner_id", "kind", "path", "connected", "last_scan_time", "last_error", "last_error_time")
+    __slots__ = ("scanner_id", "kind", "path", "connected", "last_scan_time", "last_error", "last_error_time", "device")
     SCANNER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class ScannerStatus(_message.Message):
     LAST_SCAN_TIME_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
     scanner_id: str
     kind: str
     path: str
@@ -122,7 +123,8 @@ class ScannerStatus(_message.Message):
     last_scan_time: _timestamp_pb2.Timestamp
     last_error: str
     last_error_time: _timestamp_pb2.Timestamp
-    def __init__(self, scanner_id: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., connected: _Optional[bool] = ..., last_scan_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., last_error_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    device: str
+    def __init__(self, scanner_id: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., connected: _Optional[bool] = ..., last_scan_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., last_error_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., device: _Optional[str] = ...) -> None: ...
 
 class HeartbeatAck(_message.Message):
     __slots__ = ("send_time", "platform_time")

@@ -12,18 +12,19 @@ root folder, so tests run against a fake tree and nothing here needs privileges,
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import os
 import struct
 import sys
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
+from clearpoint.scanner_agent import hotplug
 from clearpoint.scanner_agent.scanner_kinds import ScannerKind
+from clearpoint.scanner_agent.usb_identity import describe, read_hex, read_text, usb_device
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class Candidate:
     # hidraw only: what the HID report descriptor says the device is.
     hid_keyboard: bool | None = None
     hid_pos: bool | None = None
+    # Which USB device it is, as the agent reports it (usb_identity): model, then serial number or USB port.
+    identity: str = ""
 
     @property
     def vendor_product(self) -> str:
@@ -160,8 +163,32 @@ def decode_bitmap(text: str, word_bits: int = _WORD_BITS) -> set[int]:
 
 def discover(root: Path = Path("/")) -> list[Candidate]:
     """Every serial, keyboard-like input and keyboard/POS hidraw device under `root`, likely scanners first."""
-    found = [*_serial(root), *_evdev(root), *_hidraw(root)]
+    found = _by_port([*_serial(root), *_evdev(root), *_hidraw(root)])
     return sorted(found, key=_order)
+
+
+SAME_MODEL = "two of this model without serial numbers"
+
+
+def _by_port(found: list[Candidate]) -> list[Candidate]:
+    """Candidates of one kind and model without serial numbers share one by-id link (it points at whichever
+    enumerated last), so each is configured by its USB port instead: its by-path link."""
+    ports: dict[tuple[str, str], set[str]] = {}
+    for c in found:
+        if c.serial is None and c.vendor_id is not None and c.identity:
+            ports.setdefault((c.kind, c.vendor_product), set()).add(c.identity)
+    out = []
+    for c in found:
+        if c.serial is None and len(ports.get((c.kind, c.vendor_product), ())) > 1:
+            suffix = "-event-kbd" if c.kind == ScannerKind.KEYBOARD else ""
+            by_path = [a for a in c.aliases if "/by-path/" in a]
+            path = next((a for a in by_path if a.endswith(suffix)), by_path[0] if by_path else None)
+            if path is not None:
+                c = replace(c, path=path, why=f"{c.why}; {SAME_MODEL}: configured by USB port")
+            else:
+                c = replace(c, why=f"{c.why}; {SAME_MODEL}: /dev/{c.node.rsplit('/', 1)[-1]} follows plug order")
+        out.append(c)
+    return out
 
 
 # Within equal likelihood, candidates are listed keyboards first, then hidraw nodes (wedge, then HID POS), then serial
@@ -174,23 +201,6 @@ def _order(c: Candidate) -> tuple[bool, int, str]:
 
 
 # --- reading the tree ---------------------------------------------------------------------------------------
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(errors="replace").strip()
-    except (OSError, ValueError) as exc:
-        log.debug("cannot read %s: %s", path, exc)
-        return None
-
-
-def _read_hex(path: Path) -> int | None:
-    text = _read_text(path)
-    try:
-        return int(text, 16) if text else None
-    except ValueError:
-        log.debug("not a hex number in %s: %r", path, text)
-        return None
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -233,24 +243,6 @@ def _preferred(aliases: list[str], node: str, suffix: str = "") -> str:
     return node
 
 
-def _usb_device(device_link: Path, levels: int = 5) -> Path | None:
-    """The USB device folder (the one with idVendor) at or above a sysfs device.
-
-    For ttyACM the tty's device is the USB interface and the USB device is its parent; for usb-serial
-    (ttyUSB) there is one more level (the port); for input and hidraw, the HID device and interface sit between.
-    """
-    try:
-        here = device_link.resolve(strict=True)
-    except (OSError, RuntimeError) as exc:
-        log.debug("cannot resolve %s: %s", device_link, exc)
-        return None
-    for _ in range(levels):
-        if (here / "idVendor").is_file():
-            return here
-        here = here.parent
-    return None
-
-
 def _reasons(vendor_id: int | None, text: str) -> list[str]:
     """Why a device looks like a scanner: its vendor makes scanners, or it says so in its name."""
     reasons = []
@@ -279,13 +271,13 @@ def _serial(root: Path) -> list[Candidate]:
 
 
 def _serial_one(root: Path, name: str, aliases: list[str]) -> Candidate:
-    usb = _usb_device(root / "sys/class/tty" / name / "device")
+    usb = usb_device(root / "sys/class/tty" / name / "device")
     vendor_id = product_id = None
     product = manufacturer = serial = None
     if usb is not None:
-        vendor_id, product_id = _read_hex(usb / "idVendor"), _read_hex(usb / "idProduct")
-        product, manufacturer = _read_text(usb / "product"), _read_text(usb / "manufacturer")
-        serial = _read_text(usb / "serial")
+        vendor_id, product_id = read_hex(usb / "idVendor"), read_hex(usb / "idProduct")
+        product, manufacturer = read_text(usb / "product"), read_text(usb / "manufacturer")
+        serial = read_text(usb / "serial")
     reasons = _reasons(vendor_id, f"{manufacturer or ''} {product or ''}")
     likely = bool(reasons)
     if usb is None:
@@ -306,6 +298,7 @@ def _serial_one(root: Path, name: str, aliases: list[str]) -> Candidate:
         likely_scanner=likely,
         why="; ".join(reasons),
         aliases=tuple(aliases),
+        identity=describe(usb) if usb is not None else "",
     )
 
 
@@ -321,7 +314,7 @@ def _evdev(root: Path) -> list[Candidate]:
 
 def _evdev_one(event: Path, aliases: list[str]) -> Candidate | None:
     device = event / "device"
-    name, key_bitmap = _read_text(device / "name"), _read_text(device / "capabilities/key")
+    name, key_bitmap = read_text(device / "name"), read_text(device / "capabilities/key")
     if name is None or key_bitmap is None:
         log.debug("skipping %s: no name or key capabilities", event.name)
         return None
@@ -334,10 +327,11 @@ def _evdev_one(event: Path, aliases: list[str]) -> Candidate | None:
     if not (keys & _ENTER_KEYS and (letters or _DIGIT_KEYS <= keys)):
         log.debug("skipping %s (%s): not keyboard-like", event.name, name)
         return None
-    vendor_id, product_id = _read_hex(device / "id/vendor"), _read_hex(device / "id/product")
-    serial = _read_text(device / "uniq")
-    if not serial and (usb := _usb_device(device)) is not None:
-        serial = _read_text(usb / "serial")
+    vendor_id, product_id = read_hex(device / "id/vendor"), read_hex(device / "id/product")
+    serial = read_text(device / "uniq")
+    usb = usb_device(device)
+    if not serial and usb is not None:
+        serial = read_text(usb / "serial")
     reasons = _reasons(vendor_id, name)
     likely = bool(reasons)
     if not likely:
@@ -355,6 +349,7 @@ def _evdev_one(event: Path, aliases: list[str]) -> Candidate | None:
         likely_scanner=likely,
         why="; ".join(reasons),
         aliases=tuple(aliases),
+        identity=describe(usb) if usb is not None else "",
     )
 
 
@@ -368,7 +363,7 @@ def _hidraw(root: Path) -> list[Candidate]:
 
 
 def _read_uevent(path: Path) -> dict[str, str] | None:
-    text = _read_text(path)
+    text = read_text(path)
     if text is None:
         return None
     pairs = (line.partition("=") for line in text.splitlines())
@@ -407,8 +402,9 @@ def _hidraw_one(hidraw: Path) -> Candidate | None:
     if usages.keyboard:
         reasons.append("HID keyboard" if likely else "HID keyboard; vendor is not a scanner maker")
     serial = uevent.get("HID_UNIQ") or None
-    if serial is None and (usb := _usb_device(device)) is not None:
-        serial = _read_text(usb / "serial") or None
+    usb = usb_device(device)
+    if serial is None and usb is not None:
+        serial = read_text(usb / "serial") or None
     node = f"/dev/{hidraw.name}"
     return Candidate(
         # A HID POS scanner is read by its own driver; the KIND is the `type` to configure.
@@ -423,88 +419,32 @@ def _hidraw_one(hidraw: Path) -> Candidate | None:
         why="; ".join(reasons),
         hid_keyboard=usages.keyboard,
         hid_pos=usages.pos,
+        identity=describe(usb) if usb is not None else "",
     )
 
 
 # --- hotplug ------------------------------------------------------------------------------------------------
 
 
-class _UdevMonitor(Protocol):
-    """The part of `pyudev.Monitor` the wakeup uses; pyudev is optional and has no type hints."""
-
-    def fileno(self) -> int: ...
-
-    def filter_by(self, subsystem: str) -> None: ...
-
-    def start(self) -> None: ...
-
-    def poll(self, timeout: float | None = None) -> object | None: ...
-
-
-class _UdevWakeup:
-    """Wakes the rescan as soon as udev announces a tty/input/hidraw change, where pyudev and udev exist."""
-
-    def __init__(self, monitor: _UdevMonitor, loop: asyncio.AbstractEventLoop) -> None:
-        self._monitor = monitor
-        self._loop = loop
-        self._event = asyncio.Event()
-        self._fd: int | None = monitor.fileno()
-        loop.add_reader(self._fd, self._drain)
-
-    @classmethod
-    def open(cls, root: Path) -> _UdevWakeup | None:
-        if root != Path("/"):
-            return None  # udev describes this machine, not a tree under some other root
-        try:
-            pyudev = importlib.import_module("pyudev")
-        except ImportError:
-            return None
-        try:
-            monitor: _UdevMonitor = pyudev.Monitor.from_netlink(pyudev.Context())
-            for subsystem in ("tty", "input", "hidraw"):
-                monitor.filter_by(subsystem)
-            monitor.start()
-            return cls(monitor, asyncio.get_running_loop())
-        except Exception as exc:  # no udev (containers), no netlink, no add_reader: polling still works
-            log.debug("no udev monitor, polling only: %s", exc)
-            return None
-
-    def _drain(self) -> None:
-        try:
-            while self._monitor.poll(timeout=0) is not None:
-                continue
-        except Exception as exc:  # a broken monitor must not break the loop; the poll interval still rescans
-            log.debug("udev monitor read failed: %s", exc)
-            self.close()
-        self._event.set()
-
-    async def wait(self, interval: float) -> None:
-        """Until udev reported something (and its burst settled), or `interval` seconds at most."""
-        try:
-            await asyncio.wait_for(self._event.wait(), interval)
-        except TimeoutError:
-            return
-        # One plug-in is a burst of events (usb, tty or input, hidraw); let it finish before rescanning.
-        await asyncio.sleep(min(0.2, interval))
-        self._event.clear()
-
-    def close(self) -> None:
-        if self._fd is not None:
-            self._loop.remove_reader(self._fd)
-            self._fd = None
-
-
 async def watch(
-    root: Path = Path("/"), interval: float = 1.0, *, known: Iterable[Candidate] | None = None
+    root: Path = Path("/"),
+    interval: float = 1.0,
+    *,
+    known: Iterable[Candidate] | None = None,
+    monitor: hotplug.MonitorFactory | None = None,
 ) -> AsyncIterator[tuple[str, Candidate]]:
     """("added", c) / ("removed", c) as candidates come and go, compared with `known` (default: those present
-    when iteration starts). Rescans every `interval` seconds, and at once on udev events where udev is followed.
+    when iteration starts). Rescans every `interval` seconds, and at once on udev events where udev is followed
+    (`hotplug`; only for the root "/", since udev describes this machine, not a tree elsewhere, unless
+    `monitor` says which udev to follow).
 
     A device whose details change (its by-id link appearing after its node, say) is reported removed, then added.
     """
-    current = set(known) if known is not None else set(await asyncio.to_thread(discover, root))
-    wakeup = _UdevWakeup.open(root)
+    wakeup = hotplug.Waiter(monitor) if monitor is not None or root == Path("/") else None
     try:
+        if wakeup is not None:
+            wakeup.start()  # before the first scan, so a change during it is not missed
+        current = set(known) if known is not None else set(await asyncio.to_thread(discover, root))
         while True:
             if wakeup is not None:
                 await wakeup.wait(interval)

@@ -35,7 +35,9 @@ async def report(
         beat.last_answer_time.FromMicroseconds(last_answer_us)
     for scanner_id, driver in drivers.items():
         h = driver.health
-        status = beat.scanners.add(scanner_id=scanner_id, kind=h.kind, path=h.path, connected=h.connected)
+        status = beat.scanners.add(
+            scanner_id=scanner_id, kind=h.kind, path=h.path, connected=h.connected, device=h.device[:256]
+        )
         if h.last_scan_us is not None:
             status.last_scan_time.FromMicroseconds(h.last_scan_us)
         if h.last_error:

@@ -39,6 +39,9 @@ class ScannerHealth:
     last_scan_us: int | None = None
     last_error: str = ""
     last_error_us: int | None = None
+    # Which USB device the path led to at the last open ("usb 0c2e:0b81 serial 17321B4C01", or the USB port
+    # without a serial number: usb_identity); "" when unknown.
+    device: str = ""
     # Set on every change of `connected`, so a heartbeat goes out at once rather than at the next beat.
     changed: Callable[[], None] | None = None
 

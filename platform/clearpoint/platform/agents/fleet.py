@@ -50,6 +50,7 @@ class ScannerState:
     last_scan_us: int | None = None
     last_error: str = ""
     last_error_us: int | None = None
+    device: str = ""  # the USB device the path led to (model and serial number or port); "" if unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ def heartbeat(h: Heartbeat) -> A.AgentHeartbeat:
                 last_scan_time=to_timestamp(sc.last_scan_us),
                 last_error=sc.last_error,
                 last_error_time=to_timestamp(sc.last_error_us),
+                device=sc.device,
             )
             for sc in h.scanners
         ],
@@ -93,7 +94,7 @@ def heartbeat_of(agent_id: str, h: A.AgentHeartbeat, received_us: int) -> Heartb
     """An agent's heartbeat as the fleet keeps it; refused (FIELD_INVALID) past the bounds above."""
     if len(h.scanners) > MAX_SCANNERS:
         raise field_invalid("heartbeat.scanners", f"at most {MAX_SCANNERS} scanners a heartbeat")
-    texts = [h.version] + [t for sc in h.scanners for t in (sc.scanner_id, sc.kind, sc.path, sc.last_error)]
+    texts = [h.version] + [t for sc in h.scanners for t in (sc.scanner_id, sc.kind, sc.path, sc.last_error, sc.device)]
     if any(len(t) > MAX_TEXT for t in texts):
         raise field_invalid("heartbeat", f"a heartbeat's texts are at most {MAX_TEXT} characters each")
     if h.backlog < 0:
@@ -113,6 +114,7 @@ def heartbeat_of(agent_id: str, h: A.AgentHeartbeat, received_us: int) -> Heartb
                 _us(sc, "last_scan_time"),
                 sc.last_error,
                 _us(sc, "last_error_time"),
+                sc.device,
             )
             for sc in h.scanners
         ),

@@ -1,5 +1,9 @@
 """The read loop shared by the keyboard-wedge and hidraw drivers: open with retries, read, abandon a
 stale partial scan, reopen after an unplug. The two differ only in how they open, read and decode a device.
+
+A missing device is tried again when udev announces a change (`hotplug`), and every `retry_interval`
+seconds in any case; each open says which USB device the path led to (`usb_identity`), so a path that
+now leads to another scanner than before is a warning, not a silent swap.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Generic, Protocol, TypeVar
 
+from clearpoint.scanner_agent import hotplug, usb_identity
 from clearpoint.scanner_agent.aim import split_symbols
 from clearpoint.scanner_agent.reads import Read, ScannerHealth, now_stamps
 from clearpoint.scanner_agent.scanner_kinds import ScannerKind
@@ -64,6 +69,10 @@ class DeviceLoopDriver(Generic[H, Item]):
         self._decoder = decoder
         self._closed = asyncio.Event()
         self._handle: H | None = None
+        # Wakes a wait for the device on udev events (tests put one over a fake monitor in its place).
+        self.hotplug = hotplug.Waiter()
+        # Which USB device the path leads to at each open (tests point its root at a fake tree).
+        self.identity = usb_identity.PathIdentity(scanner_id, path)
 
     # --- hooks --------------------------------------------------------------------------------
 
@@ -90,21 +99,24 @@ class DeviceLoopDriver(Generic[H, Item]):
     # --- Driver -------------------------------------------------------------------------------
 
     async def reads(self) -> AsyncIterator[Read]:
-        while not self._closed.is_set():
-            handle = await self._open_when_available()
-            if handle is None:
-                return
-            try:
-                async with contextlib.aclosing(self._read_until_gone(handle)) as scans:
-                    async for said, data, at_us, at_perf_ns in scans:
-                        split = self.aim_prefix and not said
-                        for symbology, symbol in split_symbols(data) if split else [(said, data)]:
-                            yield Read(self.scanner_id, symbol, symbology, at_us, at_perf_ns)
-            finally:
-                self._drop(handle)
-            # Gone (or ended): give it a moment before reopening, so a device that opens but fails
-            # every read cannot spin the loop.
-            await self._pause(self.retry_interval)
+        try:
+            while not self._closed.is_set():
+                handle = await self._open_when_available()
+                if handle is None:
+                    return
+                try:
+                    async with contextlib.aclosing(self._read_until_gone(handle)) as scans:
+                        async for said, data, at_us, at_perf_ns in scans:
+                            split = self.aim_prefix and not said
+                            for symbology, symbol in split_symbols(data) if split else [(said, data)]:
+                                yield Read(self.scanner_id, symbol, symbology, at_us, at_perf_ns)
+                finally:
+                    self._drop(handle)
+                # Gone (or ended): give it a moment before reopening (udev's news of the replug, or the
+                # interval), so a device that opens but fails every read cannot spin the loop.
+                await self._pause(self.retry_interval)
+        finally:
+            self.hotplug.release()
 
     async def signal(self, good: bool) -> None:
         """Keyboard-wedge scanners take no commands over this path; they beep on their own."""
@@ -114,6 +126,7 @@ class DeviceLoopDriver(Generic[H, Item]):
 
     async def close(self) -> None:
         self._closed.set()
+        self.hotplug.close()
         if self._handle is not None:
             self._drop(self._handle)
 
@@ -144,6 +157,7 @@ class DeviceLoopDriver(Generic[H, Item]):
             else:
                 if outage:
                     log.info("scanner %s: %s is back", self.scanner_id, self.path)
+                self.health.device = self.identity.opened()
                 self._handle = handle
                 self._decoder.reset()
                 self.health.up()
@@ -152,9 +166,8 @@ class DeviceLoopDriver(Generic[H, Item]):
         return None
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep, but wake at once when the driver is closed."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), seconds)
+        """Sleep, but wake when udev reports a change, and at once when the driver is closed."""
+        await self.hotplug.wait(seconds)
 
     async def _read_until_gone(self, handle: H) -> AsyncGenerator[tuple[str, bytes, int, int], None]:
         stream = self._stream(handle)

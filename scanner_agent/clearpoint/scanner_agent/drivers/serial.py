@@ -3,8 +3,9 @@
 Open the port by its stable /dev/serial/by-id/... symlink so the right scanner is found after a replug or a reboot.
 The driver reads chunks with pyserial-asyncio-fast, frames them (`framing`), strips the AIM identifier (`aim`) and
 yields `Read`s stamped when the frame's last byte arrived. Device trouble never raises out of `reads()`: an unplug
-(EIO / SerialException on read) or a path that is not there yet puts the driver in a waiting state that polls the
-path until it opens again; bad input is logged as one clear line per incident and skipped.
+(EIO / SerialException on read) or a path that is not there yet puts the driver in a waiting state that tries the
+path again when udev announces a change (`hotplug`) and every `reconnect_interval` in any case, until it opens; bad
+input is logged as one clear line per incident and skipped. Each open says which USB device the path led to.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import serial
 import serial_asyncio_fast
-from clearpoint.scanner_agent import code_ids
+from clearpoint.scanner_agent import code_ids, hotplug, usb_identity
 from clearpoint.scanner_agent.aim import split_symbols, symbology_name
 from clearpoint.scanner_agent.drivers.cut_marker import CutMarker, device_identity
 from clearpoint.scanner_agent.framing import (
@@ -230,7 +231,10 @@ class SerialDriver:
         self._transport: asyncio.Transport | None = None
         self._protocol: _Protocol | None = None
         self._closed = False
-        self._wake = asyncio.Event()
+        # Wakes the wait for a missing port on udev events (tests put one over a fake monitor in its place).
+        self.hotplug = hotplug.Waiter()
+        # Which USB device the path leads to at each open (tests point its root at a fake tree).
+        self.identity = usb_identity.PathIdentity(scanner_id, settings.path)
         self._was_connected = False
         # (now given to the framer, stamps) of the latest chunk, to stamp a frame that ends in it.
         self._last_chunk: tuple[float, int, int] | None = None
@@ -240,36 +244,39 @@ class SerialDriver:
         return self._transport is not None and not self._transport.is_closing()
 
     async def reads(self) -> AsyncIterator[Read]:
-        while not self._closed:
-            if self._transport is None and not await self._connect():
-                return
-            deadline = self._deadline()
-            timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
-            try:
-                item = await asyncio.wait_for(self._queue.get(), timeout)
-            except TimeoutError:
-                now = time.perf_counter()
-                if self._shadow is not None:
-                    self._shadow.idle(now)
-                    self._mark()
-                for read in self._idle(now):
+        try:
+            while not self._closed:
+                if self._transport is None and not await self._connect():
+                    return
+                deadline = self._deadline()
+                timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), timeout)
+                except TimeoutError:
+                    now = time.perf_counter()
+                    if self._shadow is not None:
+                        self._shadow.idle(now)
+                        self._mark()
+                    for read in self._idle(now):
+                        yield read
+                    continue
+                if isinstance(item, _Stop):
+                    return
+                if isinstance(item, _Lost):
+                    self._on_lost(item.exc)
+                    continue
+                if isinstance(item, _Resync):
+                    if self._framer is not None:
+                        self._framer.resync()
+                    continue
+                now = item.at_perf_ns / 1e9
+                self._last_chunk = (now, item.at_us, item.at_perf_ns)
+                for read in self._feed(item.data, now):
                     yield read
-                continue
-            if isinstance(item, _Stop):
-                return
-            if isinstance(item, _Lost):
-                self._on_lost(item.exc)
-                continue
-            if isinstance(item, _Resync):
-                if self._framer is not None:
-                    self._framer.resync()
-                continue
-            now = item.at_perf_ns / 1e9
-            self._last_chunk = (now, item.at_us, item.at_perf_ns)
-            for read in self._feed(item.data, now):
-                yield read
-            if self._protocol is not None:
-                self._protocol.more()
+                if self._protocol is not None:
+                    self._protocol.more()
+        finally:
+            self.hotplug.release()
 
     # --- framing hooks: what the bytes mean (drivers/ssi_serial.py speaks SSI in their place) ---
 
@@ -329,8 +336,9 @@ class SerialDriver:
         return at_us - (at_perf_ns - perf_ns) // 1000, perf_ns
 
     async def _connect(self) -> bool:
-        """Open the port, polling every `reconnect_interval` until it opens; False if closed meanwhile."""
+        """Open the port, trying on udev events and every `reconnect_interval` until it opens; False if closed."""
         path = self.settings.path
+        self.hotplug.start()  # from before the first try: a port that appears after it is not missed
         # After an unplug the path is expected to be missing: no second line for that.
         last_reason = os.strerror(errno.ENOENT) if self._was_connected else ""
         while not self._closed:
@@ -352,6 +360,7 @@ class SerialDriver:
                 transport.close()
                 return False
             self._transport, self._protocol = transport, protocol
+            self.health.device = self.identity.opened()
             self.health.up()
             if self._was_connected:
                 log.info("scanner %s back (%s)", self.scanner_id, path)
@@ -413,8 +422,8 @@ class SerialDriver:
             self._mark()
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        """Until udev reports a change, the driver is closed, or `seconds` at most."""
+        await self.hotplug.wait(seconds)
 
     async def signal(self, good: bool) -> None:
         payload = self.settings.good_read if good else self.settings.bad_read
@@ -440,7 +449,7 @@ class SerialDriver:
 
     async def close(self) -> None:
         self._closed = True
-        self._wake.set()
+        self.hotplug.close()
         self._queue.put_nowait(_Stop())
         transport, protocol = self._transport, self._protocol
         self._transport = self._protocol = None
